@@ -1,0 +1,393 @@
+"""A real Kubernetes control plane on loopback: etcd, apiserver, controller-manager, scheduler, kwok, metrics-server."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import ssl
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from tritonops.devcluster import gobuild, network, nodes, pki, versions
+from tritonops.devcluster.processes import ManagedProcess, start_process, stop_process_group, wait_until
+
+Progress = Callable[[str], None]
+STATE_FILE = "cluster.json"
+SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+# kwok hands pods addresses from this range. They are bookkeeping only: nothing ever connects to them.
+POD_CIDR = "10.0.0.0/16"
+METRICS_SERVER_API = "v1beta1.metrics.k8s.io"
+
+
+def _print_progress(message: str) -> None:
+    print(f"[tritonops cluster] {message}", file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    kwok: int
+    metrics_server: int
+
+    @classmethod
+    def allocate(cls) -> Ports:
+        return cls(
+            etcd_client=network.free_port(),
+            etcd_peer=network.free_port(),
+            apiserver=network.free_port(),
+            kwok=network.free_port(),
+            metrics_server=network.free_port(),
+        )
+
+
+def kubeconfig_document(*, server: str, credentials: pki.ClusterPki, user: str = "admin") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "tritonops-local", "cluster": {"server": server, "certificate-authority": str(credentials.ca.certificate)}}
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate": str(credentials.admin.certificate), "client-key": str(credentials.admin.key)},
+            }
+        ],
+        "contexts": [{"name": "tritonops-local", "context": {"cluster": "tritonops-local", "user": user}}],
+        "current-context": "tritonops-local",
+    }
+
+
+class LocalCluster:
+    """Starts the control plane processes in order, waits for each, and stops them all by process id."""
+
+    def __init__(
+        self,
+        *,
+        directory: pathlib.Path,
+        simulated_nodes: Sequence[nodes.SimulatedNode] = nodes.DEFAULT_NODES,
+        progress: Progress = _print_progress,
+        controller_manager_arguments: Sequence[str] = ("--horizontal-pod-autoscaler-sync-period=5s",),
+    ) -> None:
+        self.directory = directory
+        self.simulated_nodes = tuple(simulated_nodes)
+        self.progress = progress
+        self.controller_manager_arguments = tuple(controller_manager_arguments)
+        self.processes: list[ManagedProcess] = []
+        self.ports = Ports.allocate()
+        self.kubeconfig = directory / "kubeconfig.yaml"
+        self.pki: pki.ClusterPki | None = None
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        network.require_loopback_only_namespace()
+        started = time.monotonic()
+        binaries = gobuild.ensure_binaries(progress=self.progress)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.pki = pki.create_cluster_pki(self.directory / "pki")
+        self.kubeconfig.write_text(
+            yaml.safe_dump(kubeconfig_document(server=self.apiserver_url, credentials=self.pki))
+        )
+        try:
+            self._start_etcd(binaries["etcd"])
+            self._start_apiserver(binaries["kube-apiserver"])
+            self._start_controllers(binaries)
+            self._register_nodes_and_metrics_api()
+            self._write_state()
+        except BaseException:
+            self.stop()
+            raise
+        self.progress(f"control plane ready in {time.monotonic() - started:.1f}s; kubeconfig {self.kubeconfig}")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            stop_process_group(process.pid)
+        self.processes.clear()
+        (self.directory / STATE_FILE).unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.stop()
+
+    # -- components ------------------------------------------------------------------------------
+
+    def _start(self, name: str, command: Sequence[str]) -> ManagedProcess:
+        process = start_process(name=name, command=command, log=self.directory / "logs" / f"{name}.log")
+        self.processes.append(process)
+        return process
+
+    def _start_etcd(self, binary: pathlib.Path) -> None:
+        self.progress("starting etcd")
+        client = f"http://127.0.0.1:{self.ports.etcd_client}"
+        peer = f"http://127.0.0.1:{self.ports.etcd_peer}"
+        etcd = self._start(
+            "etcd",
+            [
+                str(binary),
+                "--name=tritonops",
+                f"--data-dir={self.directory / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=tritonops={peer}",
+                # Test data is thrown away, so durability is traded for speed.
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes=8589934592",
+                "--log-level=warn",
+            ],
+        )
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{client}/health", timeout=2) as response:
+                return bool(json.load(response).get("health") == "true")
+
+        wait_until(healthy, description="etcd /health", timeout_seconds=30, watched=[etcd])
+
+    def _start_apiserver(self, binary: pathlib.Path) -> None:
+        assert self.pki is not None
+        credentials = self.pki
+        self.progress("starting kube-apiserver")
+        apiserver = self._start(
+            "kube-apiserver",
+            [
+                str(binary),
+                f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.ports.apiserver}",
+                f"--tls-cert-file={credentials.apiserver.certificate}",
+                f"--tls-private-key-file={credentials.apiserver.key}",
+                f"--client-ca-file={credentials.ca.certificate}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction,PodSecurity",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={credentials.service_account_public_key}",
+                f"--service-account-signing-key-file={credentials.service_account_private_key}",
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                # The aggregation layer, through which the apiserver serves metrics-server's API.
+                f"--requestheader-client-ca-file={credentials.front_proxy_ca.certificate}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-username-headers=X-Remote-User",
+                f"--proxy-client-cert-file={credentials.front_proxy_client.certificate}",
+                f"--proxy-client-key-file={credentials.front_proxy_client.key}",
+                f"--kubelet-client-certificate={credentials.admin.certificate}",
+                f"--kubelet-client-key={credentials.admin.key}",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
+        wait_until(
+            lambda: self.apiserver_get("/readyz") == "ok",
+            description="kube-apiserver /readyz",
+            timeout_seconds=90,
+            interval_seconds=0.5,
+            watched=[apiserver],
+        )
+
+    def _start_controllers(self, binaries: Mapping[str, pathlib.Path]) -> None:
+        assert self.pki is not None
+        credentials = self.pki
+        kwok_module = gobuild.module_directory(module=versions.KWOK.module, version=versions.KWOK.version)
+        kwok_config = self.directory / "kwok.yaml"
+        kwok_config.write_text(kwok_configuration(kwok_module))
+        self.progress("starting kube-controller-manager, kube-scheduler, kwok and metrics-server")
+        kubeconfig = str(self.kubeconfig)
+        self._start(
+            "kube-controller-manager",
+            [
+                str(binaries["kube-controller-manager"]),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                f"--service-account-private-key-file={credentials.service_account_private_key}",
+                f"--root-ca-file={credentials.ca.certificate}",
+                f"--cluster-signing-cert-file={credentials.ca.certificate}",
+                f"--cluster-signing-key-file={credentials.ca.key}",
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
+                "--controllers=*",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                *self.controller_manager_arguments,
+            ],
+        )
+        self._start(
+            "kube-scheduler",
+            [
+                str(binaries["kube-scheduler"]),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+            ],
+        )
+        self._start(
+            "kwok",
+            [
+                str(binaries["kwok"]),
+                f"--kubeconfig={kubeconfig}",
+                f"--config={kwok_config}",
+                "--manage-all-nodes=true",
+                f"--cidr={POD_CIDR}",
+                f"--node-ip={nodes.NODE_ADDRESS}",
+                f"--node-port={self.ports.kwok}",
+                f"--server-address=127.0.0.1:{self.ports.kwok}",
+                f"--tls-cert-file={credentials.kwok.certificate}",
+                f"--tls-private-key-file={credentials.kwok.key}",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
+        self._start(
+            "metrics-server",
+            [
+                str(binaries["metrics-server"]),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports.metrics_server}",
+                f"--tls-cert-file={credentials.metrics_server.certificate}",
+                f"--tls-private-key-file={credentials.metrics_server.key}",
+                "--kubelet-insecure-tls",
+                "--kubelet-use-node-status-port",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--metric-resolution=10s",
+                "--kubelet-request-timeout=5s",
+            ],
+        )
+
+    def _register_nodes_and_metrics_api(self) -> None:
+        from kubernetes import client, config
+
+        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        core = client.CoreV1Api(api_client)
+        registration = client.ApiregistrationV1Api(api_client)
+        wait_until(
+            lambda: core.read_namespace("kube-system") is not None,
+            description="the kube-system namespace",
+            timeout_seconds=30,
+            watched=self.processes,
+        )
+        self.progress(f"registering {len(self.simulated_nodes)} simulated nodes")
+        for simulated in self.simulated_nodes:
+            core.create_node(body=nodes.node_manifest(simulated, kubelet_port=self.ports.kwok))
+        # Endpoints may not hold loopback addresses, so the apiserver reaches metrics-server through
+        # an ExternalName Service that resolves to 127.0.0.1, as kwokctl does.
+        core.create_namespaced_service(
+            namespace="kube-system",
+            body={
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+                "spec": {
+                    "type": "ExternalName",
+                    "externalName": "127.0.0.1",
+                    "ports": [{"name": "https", "port": self.ports.metrics_server, "protocol": "TCP"}],
+                },
+            },
+        )
+        registration.create_api_service(
+            body={
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": METRICS_SERVER_API},
+                "spec": {
+                    "group": "metrics.k8s.io",
+                    "version": "v1beta1",
+                    "service": {"name": "metrics-server", "namespace": "kube-system", "port": self.ports.metrics_server},
+                    "insecureSkipTLSVerify": True,
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                },
+            }
+        )
+
+        def nodes_ready() -> bool:
+            listed = core.list_node().items
+            ready = [
+                node
+                for node in listed
+                if any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+            ]
+            return len(ready) == len(self.simulated_nodes)
+
+        wait_until(nodes_ready, description="simulated nodes Ready", timeout_seconds=60, watched=self.processes)
+
+        def metrics_api_available() -> bool:
+            service = registration.read_api_service(METRICS_SERVER_API)
+            return any(c.type == "Available" and c.status == "True" for c in (service.status.conditions or []))
+
+        wait_until(
+            metrics_api_available, description="the metrics.k8s.io APIService", timeout_seconds=90, watched=self.processes
+        )
+        api_client.close()
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def ssl_context(self) -> ssl.SSLContext:
+        assert self.pki is not None
+        context = ssl.create_default_context(cafile=str(self.pki.ca.certificate))
+        context.load_cert_chain(str(self.pki.admin.certificate), str(self.pki.admin.key))
+        return context
+
+    def apiserver_get(self, path: str, *, timeout: float = 5.0) -> str:
+        """GET a raw path from the apiserver as the admin user (for /readyz, /version, /metrics)."""
+        with urllib.request.urlopen(f"{self.apiserver_url}{path}", context=self.ssl_context(), timeout=timeout) as response:
+            return str(response.read().decode())
+
+    def _write_state(self) -> None:
+        state = {
+            "kubeconfig": str(self.kubeconfig),
+            "apiserver": self.apiserver_url,
+            "processes": {process.name: process.pid for process in self.processes},
+        }
+        (self.directory / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def kwok_configuration(kwok_module: pathlib.Path) -> str:
+    """kwok's fast node and pod stages plus resource metrics whose usage comes from pod annotations."""
+    documents = [
+        kwok_module / "kustomize/stage/node/fast/node-initialize.yaml",
+        kwok_module / "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+        kwok_module / "kustomize/stage/pod/fast/pod-ready.yaml",
+        kwok_module / "kustomize/stage/pod/fast/pod-complete.yaml",
+        kwok_module / "kustomize/stage/pod/fast/pod-delete.yaml",
+        kwok_module / "kustomize/metrics/resource/metrics-resource.yaml",
+        kwok_module / "kustomize/metrics/usage/usage-from-annotation.yaml",
+    ]
+    return "\n---\n".join(path.read_text() for path in documents)
+
+
+def stop_from_state(directory: pathlib.Path) -> bool:
+    """Stop a cluster that another process started, by the process ids it recorded."""
+    state_file = directory / STATE_FILE
+    if not state_file.exists():
+        return False
+    state = json.loads(state_file.read_text())
+    for pid in reversed(list(state["processes"].values())):
+        stop_process_group(int(pid))
+    state_file.unlink(missing_ok=True)
+    return True

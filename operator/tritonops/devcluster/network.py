@@ -1,0 +1,44 @@
+"""Guards for the network rule: everything local talks only to 127.0.0.0/8."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import pathlib
+import socket
+
+ALLOW_HOST_NETWORK_VARIABLE = "TRITONOPS_ALLOW_HOST_NETWORK"
+
+
+def network_interfaces() -> list[str]:
+    # /proc/self/net follows the calling process's network namespace; /sys/class/net may not.
+    lines = pathlib.Path("/proc/self/net/dev").read_text().splitlines()[2:]
+    return sorted(line.split(":", 1)[0].strip() for line in lines if ":" in line)
+
+
+def is_loopback_only_namespace() -> bool:
+    """True inside a namespace made with `unshare -n` where only `lo` exists."""
+    return network_interfaces() == ["lo"]
+
+
+def require_loopback_only_namespace() -> None:
+    if is_loopback_only_namespace() or os.environ.get(ALLOW_HOST_NETWORK_VARIABLE) == "1":
+        return
+    raise RuntimeError(
+        "the local cluster runs only inside a loopback-only network namespace "
+        f"(found interfaces {network_interfaces()}); run it under `unshare -n` with `lo` up, "
+        f"as `make test` does, or set {ALLOW_HOST_NETWORK_VARIABLE}=1 to accept the risk"
+    )
+
+
+def require_loopback_address(host: str) -> None:
+    """Refuse any target that is not loopback before a request is made."""
+    address = ipaddress.ip_address(socket.gethostbyname(host)) if host == "localhost" else ipaddress.ip_address(host)
+    if not address.is_loopback:
+        raise ValueError(f"refusing to contact {host}: only 127.0.0.0/8 may be a target")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

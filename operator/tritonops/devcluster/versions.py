@@ -1,0 +1,92 @@
+"""Pinned versions of every component of the local control plane."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+KUBERNETES_VERSION = "v1.36.3"
+# The staging modules (k8s.io/api, k8s.io/apiserver, ...) are released as v0.X.Y for Kubernetes v1.X.Y.
+KUBERNETES_STAGING_VERSION = "v0.36.3"
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.8.0"
+METRICS_SERVER_VERSION = "v0.9.0"
+HELM_VERSION = "v3.21.4"
+KUBECONFORM_VERSION = "v0.7.0"
+GATEWAY_API_VERSION = "v1.4.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class GoComponent:
+    """One binary built from a Go module at a pinned version."""
+
+    name: str
+    module: str
+    version: str
+    package: str
+    ldflags: str = ""
+
+
+def cache_root() -> pathlib.Path:
+    """Where builds and binaries live: outside the repository, so every checkout reuses them."""
+    configured = os.environ.get("TRITONOPS_CACHE")
+    if configured:
+        return pathlib.Path(configured)
+    return pathlib.Path.home() / ".cache" / "tritonops"
+
+
+_KUBERNETES_LDFLAGS = " ".join(
+    [
+        f"-X k8s.io/component-base/version.gitVersion={KUBERNETES_VERSION}",
+        "-X k8s.io/component-base/version.gitMajor=1",
+        "-X k8s.io/component-base/version.gitMinor=36",
+        "-X k8s.io/component-base/version.gitTreeState=clean",
+        "-X k8s.io/component-base/version.buildDate=2026-01-01T00:00:00Z",
+        "-s -w",
+    ]
+)
+
+KUBERNETES_COMPONENTS = tuple(
+    GoComponent(
+        name=name,
+        module="k8s.io/kubernetes",
+        version=KUBERNETES_VERSION,
+        package=f"k8s.io/kubernetes/cmd/{name}",
+        ldflags=_KUBERNETES_LDFLAGS,
+    )
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+)
+
+ETCD = GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION, package="go.etcd.io/etcd/server/v3", ldflags="-s -w")
+KWOK = GoComponent(name="kwok", module="sigs.k8s.io/kwok", version=KWOK_VERSION, package="sigs.k8s.io/kwok/cmd/kwok", ldflags="-s -w")
+METRICS_SERVER = GoComponent(
+    name="metrics-server",
+    module="sigs.k8s.io/metrics-server",
+    version=METRICS_SERVER_VERSION,
+    package="sigs.k8s.io/metrics-server/cmd/metrics-server",
+    ldflags=f"-s -w -X sigs.k8s.io/metrics-server/pkg/version.gitVersion={METRICS_SERVER_VERSION}",
+)
+HELM = GoComponent(
+    name="helm",
+    module="helm.sh/helm/v3",
+    version=HELM_VERSION,
+    package="helm.sh/helm/v3/cmd/helm",
+    ldflags=f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+)
+KUBECONFORM = GoComponent(
+    name="kubeconform",
+    module="github.com/yannh/kubeconform",
+    version=KUBECONFORM_VERSION,
+    package="github.com/yannh/kubeconform/cmd/kubeconform",
+    ldflags="-s -w",
+)
+
+ALL_COMPONENTS: tuple[GoComponent, ...] = (
+    ETCD,
+    *KUBERNETES_COMPONENTS,
+    KWOK,
+    METRICS_SERVER,
+    HELM,
+    KUBECONFORM,
+)
