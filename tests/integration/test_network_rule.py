@@ -1,0 +1,57 @@
+"""The whole test run lives in a loopback-only network namespace: nothing can leave 127.0.0.0/8."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import pathlib
+import socket
+
+import pytest
+
+from tritonops.devcluster import network
+from tritonops.devcluster.cluster import LocalCluster
+
+
+def test_run_is_inside_a_loopback_only_namespace() -> None:
+    assert network.network_interfaces() == ["lo"]
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "1.1.1.1"])
+def test_any_other_address_is_unreachable(address: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2)
+        with pytest.raises(OSError) as failure:
+            probe.connect((address, 80))
+    assert failure.value.errno == errno.ENETUNREACH
+
+
+def _remote_addresses() -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    remotes: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        for line in pathlib.Path(f"/proc/self/net/{table}").read_text().splitlines()[1:]:
+            remote_hex = line.split()[2].split(":")[0]
+            raw = bytes.fromhex(remote_hex)
+            # /proc shows each 32-bit word in host (little-endian) order.
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            remotes.add(ipaddress.ip_address(words) if width == 8 else ipaddress.IPv6Address(words))
+    return remotes
+
+
+def test_every_open_connection_is_loopback(cluster: LocalCluster) -> None:
+    cluster.apiserver_get("/readyz")
+    remotes = _remote_addresses()
+    assert remotes, "the control plane keeps connections open, so the table cannot be empty"
+    outside = {
+        address
+        for address in remotes
+        if not (address.is_loopback or address.is_unspecified)
+        and not (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped and address.ipv4_mapped.is_loopback)
+    }
+    assert outside == set()
+
+
+def test_non_loopback_targets_are_refused_before_any_request() -> None:
+    with pytest.raises(ValueError, match="only 127.0.0.0/8"):
+        network.require_loopback_address("10.0.0.7")
+    network.require_loopback_address("127.0.3.4")
