@@ -1,0 +1,38 @@
+"""Names shared by the API, the builders and the I/O layer."""
+
+from __future__ import annotations
+
+GROUP = "inference.tritonops.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "ModelDeployment"
+PLURAL = "modeldeployments"
+
+# One field manager for every server-side apply, so ownership of fields never flips between writers.
+FIELD_MANAGER = "tritonops"
+
+# Recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/).
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_VERSION = "app.kubernetes.io/version"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_REVISION = f"{GROUP}/revision"
+LABEL_MODEL_DEPLOYMENT = f"{GROUP}/modeldeployment"
+
+SERVER_NAME = "triton"
+MANAGER_NAME = "tritonops"
+
+# The hash of what was last applied; comparing it avoids any write when nothing changed.
+ANNOTATION_APPLIED_HASH = f"{GROUP}/applied-hash"
+ANNOTATION_PROMOTE = f"{GROUP}/promote"
+ANNOTATION_ABORT = f"{GROUP}/abort"
+ANNOTATION_RETRY = f"{GROUP}/retry"
+
+HTTP_PORT = 8000
+GRPC_PORT = 8001
+METRICS_PORT = 8002
+
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+GPU_TAINT_KEY = "nvidia.com/gpu"

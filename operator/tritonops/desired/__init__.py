@@ -1,0 +1,1 @@
+"""Pure builders: a ModelDeployment in, Kubernetes manifests out. No I/O here."""

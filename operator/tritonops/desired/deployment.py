@@ -1,0 +1,223 @@
+"""The Triton Deployment of one revision."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tritonops import constants
+from tritonops.desired import labels
+from tritonops.desired.revision import Revision
+from tritonops.resource import ModelDeployment
+
+MODEL_ROOT = "/models"
+# Triton waits this long for in-flight requests on SIGTERM; the pod's grace period covers it.
+EXIT_TIMEOUT_SECONDS = 30
+PRE_STOP_SECONDS = 5
+STARTUP_PROBE_PERIOD_SECONDS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelStorage:
+    """Where Triton reads the model: a repository argument plus the volumes that make it visible."""
+
+    repository_argument: str
+    volumes: Sequence[Mapping[str, Any]] = ()
+    mounts: Sequence[Mapping[str, Any]] = ()
+    env_from: Sequence[Mapping[str, Any]] = ()
+
+
+def deployment_name(resource: ModelDeployment, revision: Revision) -> str:
+    return f"{resource.name}-{revision.hash}"
+
+
+def model_storage(resource: ModelDeployment) -> ModelStorage:
+    """Translate spec.model.repository into Triton's view of it.
+
+    Volume-backed repositories mount only config.pbtxt and the requested version directory, so Triton
+    serves exactly spec.model.version whatever else the repository holds. Cloud repositories are read
+    by Triton itself; there the model's own version policy decides which versions load.
+    """
+    model = resource.section("model")
+    repository = str(model["repository"])
+    name = resource.model_name
+    version = resource.model_version
+    if repository.startswith(("s3://", "gs://", "as://")):
+        secret = model.get("credentialsSecretRef")
+        # envFrom references the Secret by name, so its values never pass through the operator.
+        env_from = [{"secretRef": {"name": secret["name"]}}] if secret else []
+        return ModelStorage(repository_argument=repository, env_from=env_from)
+    if repository.startswith("pvc://"):
+        claim, _, path = repository[len("pvc://"):].partition("/")
+        volume = {"name": "model-repository", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        prefix = f"{path.strip('/')}/" if path.strip("/") else ""
+    else:
+        host_path = "/" + repository[len("file://"):].lstrip("/")
+        volume = {"name": "model-repository", "hostPath": {"path": host_path, "type": "Directory"}}
+        prefix = ""
+    mounts = [
+        {
+            "name": "model-repository",
+            "mountPath": f"{MODEL_ROOT}/{name}/config.pbtxt",
+            "subPath": f"{prefix}{name}/config.pbtxt",
+            "readOnly": True,
+        },
+        {
+            "name": "model-repository",
+            "mountPath": f"{MODEL_ROOT}/{name}/{version}",
+            "subPath": f"{prefix}{name}/{version}",
+            "readOnly": True,
+        },
+    ]
+    return ModelStorage(repository_argument=MODEL_ROOT, volumes=[volume], mounts=mounts)
+
+
+def triton_arguments(resource: ModelDeployment, storage: ModelStorage) -> list[str]:
+    server = resource.section("server")
+    return [
+        "tritonserver",
+        f"--model-repository={storage.repository_argument}",
+        "--model-control-mode=explicit",
+        f"--load-model={resource.model_name}",
+        "--strict-readiness=true",
+        f"--exit-timeout-secs={EXIT_TIMEOUT_SECONDS}",
+        f"--http-port={constants.HTTP_PORT}",
+        f"--grpc-port={constants.GRPC_PORT}",
+        f"--metrics-port={constants.METRICS_PORT}",
+        "--allow-metrics=true",
+        *[str(argument) for argument in server.get("args") or []],
+    ]
+
+
+def _resources(server: Mapping[str, Any]) -> dict[str, Any]:
+    resources: dict[str, Any] = copy.deepcopy(dict(server.get("resources") or {}))
+    gpu = server.get("gpu") or {}
+    count = int(gpu.get("count", 0))
+    if count > 0:
+        # Extended resources need requests equal to limits; setting both says so explicitly.
+        resource_name = str(gpu.get("resourceName", "nvidia.com/gpu"))
+        resources.setdefault("limits", {})[resource_name] = str(count)
+        resources.setdefault("requests", {})[resource_name] = str(count)
+    return resources
+
+
+def _affinity(server: Mapping[str, Any]) -> dict[str, Any] | None:
+    affinity: dict[str, Any] = copy.deepcopy(dict(server.get("affinity") or {}))
+    gpu = server.get("gpu") or {}
+    products = list(gpu.get("products") or [])
+    if products and int(gpu.get("count", 0)) > 0:
+        expression = {"key": constants.GPU_PRODUCT_LABEL, "operator": "In", "values": products}
+        required = affinity.setdefault("nodeAffinity", {}).setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
+        terms = required.setdefault("nodeSelectorTerms", [])
+        if not terms:
+            terms.append({})
+        # Terms are ORed and expressions within a term ANDed: the product must hold in every term.
+        for term in terms:
+            term.setdefault("matchExpressions", []).append(expression)
+    return affinity or None
+
+
+def _tolerations(server: Mapping[str, Any]) -> list[dict[str, Any]]:
+    tolerations = [copy.deepcopy(dict(toleration)) for toleration in server.get("tolerations") or []]
+    if int((server.get("gpu") or {}).get("count", 0)) > 0:
+        tolerations.append({"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"})
+    return tolerations
+
+
+def _probe(path: str, *, period: int, failure_threshold: int, timeout: int = 5) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failure_threshold,
+    }
+
+
+def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any]:
+    server = resource.section("server")
+    storage = model_storage(resource)
+    startup_timeout = int(server.get("startupTimeoutSeconds", 600))
+    container: dict[str, Any] = {
+        "name": constants.SERVER_NAME,
+        "image": server["image"],
+        "args": triton_arguments(resource, storage),
+        "ports": [
+            {"name": "http", "containerPort": constants.HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": constants.GRPC_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": constants.METRICS_PORT, "protocol": "TCP"},
+        ],
+        "startupProbe": _probe(
+            "/v2/health/ready",
+            period=STARTUP_PROBE_PERIOD_SECONDS,
+            failure_threshold=max(1, math.ceil(startup_timeout / STARTUP_PROBE_PERIOD_SECONDS)),
+        ),
+        "readinessProbe": _probe("/v2/health/ready", period=5, failure_threshold=3),
+        "livenessProbe": _probe("/v2/health/live", period=10, failure_threshold=3),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
+        "resources": _resources(server),
+        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, *storage.mounts],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if server.get("env"):
+        container["env"] = copy.deepcopy(list(server["env"]))
+    if storage.env_from:
+        container["envFrom"] = list(storage.env_from)
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": str(server.get("shmSize", "1Gi"))}},
+            *storage.volumes,
+        ],
+        # The grace period outlasts the preStop delay plus Triton's own drain of in-flight requests.
+        "terminationGracePeriodSeconds": PRE_STOP_SECONDS + EXIT_TIMEOUT_SECONDS + 10,
+        "securityContext": {
+            "runAsNonRoot": True,
+            # The NGC tritonserver image ships the unprivileged user triton-server with uid 1000.
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "tolerations": _tolerations(server),
+    }
+    affinity = _affinity(server)
+    if affinity:
+        pod_spec["affinity"] = affinity
+    if server.get("nodeSelector"):
+        pod_spec["nodeSelector"] = dict(server["nodeSelector"])
+    for key in ("priorityClassName", "serviceAccountName"):
+        if server.get(key):
+            pod_spec[key] = server[key]
+    if server.get("imagePullSecrets"):
+        pod_spec["imagePullSecrets"] = [{"name": secret["name"]} for secret in server["imagePullSecrets"]]
+    if not pod_spec["tolerations"]:
+        del pod_spec["tolerations"]
+    return {
+        "metadata": {"labels": labels.revision_labels(resource, revision=revision.hash, model_version=revision.version)},
+        "spec": pod_spec,
+    }
+
+
+def build_deployment(resource: ModelDeployment, revision: Revision, *, replicas: int) -> dict[str, Any]:
+    server = resource.section("server")
+    revision_labels = labels.revision_labels(resource, revision=revision.hash, model_version=revision.version)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": labels.child_metadata(resource, name=deployment_name(resource, revision), labels=revision_labels),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {**labels.selector_labels(resource), constants.LABEL_REVISION: revision.hash}},
+            "revisionHistoryLimit": 2,
+            "progressDeadlineSeconds": int(server.get("startupTimeoutSeconds", 600)) + 60,
+            "template": pod_template(resource, revision),
+        },
+    }
