@@ -1,0 +1,38 @@
+"""What the pure core asks the I/O layer to do."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildReference:
+    api_version: str
+    kind: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """Set the replicas of an existing Deployment of another revision, whose template we no longer hold."""
+
+    name: str
+    replicas: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    status: Mapping[str, Any]
+    apply: Sequence[Mapping[str, Any]] = ()
+    scale: Sequence[Scale] = ()
+    delete: Sequence[ChildReference] = ()
+    events: Sequence[Event] = ()

@@ -1,0 +1,37 @@
+"""What the I/O layer saw of a ModelDeployment's children, reduced to what decisions need."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class DeploymentObservation:
+    """One revision's Deployment as last seen."""
+
+    name: str
+    revision: str
+    replicas: int
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    updated_replicas: int = 0
+    # False while the Deployment controller has not yet acted on the latest spec.
+    caught_up: bool = True
+
+    def ready(self) -> bool:
+        return self.caught_up and self.ready_replicas >= self.replicas and self.updated_replicas >= self.replicas
+
+
+@dataclasses.dataclass(frozen=True)
+class UnschedulablePod:
+    name: str
+    revision: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Observations:
+    deployments: Mapping[str, DeploymentObservation] = dataclasses.field(default_factory=dict)  # by revision
+    unschedulable: Sequence[UnschedulablePod] = ()
+    autoscaler_exists: bool = False
