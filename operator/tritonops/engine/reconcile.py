@@ -163,6 +163,7 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": health.phase,
+        "model": resource.model_name,
         "message": health.message,
         "stableRevision": stable.as_status(),
         "canaryWeight": 0,

@@ -1,0 +1,168 @@
+"""All writes to the Kubernetes API: server-side apply, scale, delete, status patches and events.
+
+Every write is skipped when it would change nothing, so a resync of converged objects makes no writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from tritonops import constants
+from tritonops.desired.revision import stable_hash
+from tritonops.engine.actions import ChildReference, Event, Scale
+from tritonops.resource import ModelDeployment
+
+logger = logging.getLogger(__name__)
+
+_PLURALS = {
+    ("v1", "Service"): "services",
+    ("v1", "Event"): "events",
+    ("apps/v1", "Deployment"): "deployments",
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
+    ("gateway.networking.k8s.io/v1", "GRPCRoute"): "grpcroutes",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
+    (constants.API_VERSION, constants.KIND): constants.PLURAL,
+}
+
+
+def object_path(*, api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    path = f"{prefix}/namespaces/{namespace}/{_PLURALS[(api_version, kind)]}"
+    return f"{path}/{name}" if name else path
+
+
+def manifest_hash(manifest: Mapping[str, Any]) -> str:
+    return stable_hash(manifest, length=16)
+
+
+def with_applied_hash(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest plus an annotation recording its own hash, to compare against on later passes."""
+    annotated = json.loads(json.dumps(manifest))
+    annotated["metadata"].setdefault("annotations", {})[constants.ANNOTATION_APPLIED_HASH] = manifest_hash(manifest)
+    return annotated
+
+
+@dataclasses.dataclass
+class WriteCounter:
+    """Counts this process's writes by verb, for tests and benchmarks."""
+
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def add(self, verb: str) -> None:
+        with self.lock:
+            self.counts[verb] = self.counts.get(verb, 0) + 1
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class KubernetesWriter:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.writes = WriteCounter()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        serialized = self.api_client.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(*serialized, _request_timeout=30)
+        response.read()
+        if not 200 <= response.status < 300:
+            raise ApiException(http_resp=response)
+        return json.loads(response.data) if response.data else {}
+
+    def apply(self, manifest: Mapping[str, Any], *, live_hash: str | None) -> bool:
+        """Server-side apply unless the live object already carries this manifest's hash."""
+        if live_hash == manifest_hash(manifest):
+            return False
+        metadata = manifest["metadata"]
+        path = object_path(api_version=manifest["apiVersion"], kind=manifest["kind"], namespace=metadata["namespace"], name=metadata["name"])
+        self._request(
+            "PATCH",
+            path,
+            body=with_applied_hash(manifest),
+            query={"fieldManager": constants.FIELD_MANAGER, "force": "true"},
+            content_type="application/apply-patch+yaml",
+        )
+        self.writes.add("apply")
+        return True
+
+    def scale(self, *, namespace: str, action: Scale) -> None:
+        path = object_path(api_version="apps/v1", kind="Deployment", namespace=namespace, name=action.name) + "/scale"
+        self._request("PATCH", path, body={"spec": {"replicas": action.replicas}}, content_type="application/merge-patch+json")
+        self.writes.add("scale")
+
+    def delete(self, *, namespace: str, reference: ChildReference) -> None:
+        path = object_path(api_version=reference.api_version, kind=reference.kind, namespace=namespace, name=reference.name)
+        try:
+            self._request("DELETE", path, body={"propagationPolicy": "Background"})
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        self.writes.add("delete")
+
+    def patch_status(self, resource: ModelDeployment, status: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Write the status only if it differs; keys that disappeared are removed with null."""
+        if dict(status) == dict(resource.status):
+            return None
+        patch: dict[str, Any] = {key: value for key, value in status.items() if resource.status.get(key) != value}
+        patch.update({key: None for key in resource.status if key not in status})
+        path = object_path(api_version=constants.API_VERSION, kind=constants.KIND, namespace=resource.namespace, name=resource.name) + "/status"
+        updated = self._request("PATCH", path, body={"status": patch}, content_type="application/merge-patch+json")
+        self.writes.add("status")
+        return updated
+
+    def emit_event(self, resource: ModelDeployment, event: Event, *, now: datetime.datetime) -> None:
+        stamp = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{resource.name}.{uuid.uuid4().hex[:12]}", "namespace": resource.namespace},
+            "involvedObject": {
+                "apiVersion": constants.API_VERSION,
+                "kind": constants.KIND,
+                "name": resource.name,
+                "namespace": resource.namespace,
+                "uid": resource.uid,
+            },
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "source": {"component": constants.MANAGER_NAME},
+            "reportingComponent": constants.MANAGER_NAME,
+            "reportingInstance": constants.MANAGER_NAME,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            self._request("POST", object_path(api_version="v1", kind="Event", namespace=resource.namespace), body=body)
+            self.writes.add("event")
+        except ApiException as error:
+            # An event that cannot be recorded must never stop reconciliation.
+            logger.warning("could not record event %s for %s/%s: %s", event.reason, resource.namespace, resource.name, error.status)

@@ -1,0 +1,39 @@
+"""The operator's own Prometheus metrics (prometheus-client)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PHASES = ("Pending", "Progressing", "Canary", "Promoting", "Ready", "RolledBack", "Degraded", "Failed", "WaitingForCapacity")
+
+reconcile_total = Counter("tritonops_reconcile_total", "Reconciliations of ModelDeployments, by result.", ["result"])
+reconcile_duration_seconds = Histogram(
+    "tritonops_reconcile_duration_seconds",
+    "Time to reconcile one ModelDeployment.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+rollout_phase = Gauge("tritonops_rollout_phase", "1 for the current phase of each ModelDeployment.", ["namespace", "name", "phase"])
+canary_weight = Gauge("tritonops_canary_weight", "Percentage of traffic on the canary revision.", ["namespace", "name"])
+rollbacks_total = Counter("tritonops_rollbacks_total", "Rollbacks, by reason.", ["reason"])
+promotions_total = Counter("tritonops_promotions_total", "Promotions of a new revision to stable.")
+analysis_value = Gauge(
+    "tritonops_analysis_value", "Last measured value of each analysis check.", ["namespace", "name", "check", "revision"]
+)
+
+
+def record_status(*, namespace: str, name: str, phase: str, weight: int) -> None:
+    for candidate in PHASES:
+        rollout_phase.labels(namespace=namespace, name=name, phase=candidate).set(1 if candidate == phase else 0)
+    canary_weight.labels(namespace=namespace, name=name).set(weight)
+
+
+def forget(*, namespace: str, name: str) -> None:
+    for candidate in PHASES:
+        try:
+            rollout_phase.remove(namespace, name, candidate)
+        except KeyError:
+            pass
+    try:
+        canary_weight.remove(namespace, name)
+    except KeyError:
+        pass

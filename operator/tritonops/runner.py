@@ -1,0 +1,79 @@
+"""`tritonops run`: the operator process (kopf underneath), its liveness endpoint and its metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import kopf
+import prometheus_client
+
+from tritonops import handlers
+from tritonops.controller import Controller
+from tritonops.kube import KubernetesWriter
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    namespaces: Sequence[str] = ()
+    kubeconfig: str | None = None
+    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
+    metrics_address: str = "0.0.0.0"
+    metrics_port: int = 8081
+    log_format: str = "text"
+    log_level: str = "INFO"
+    resync_seconds: float = 60.0
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(*, log_format: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if logging.getLevelName(level) != logging.DEBUG:
+        # kopf logs every successful handler call at INFO: thousands of lines a minute at scale.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def api_client(kubeconfig: str | None) -> object:
+    from kubernetes import client, config
+
+    if kubeconfig:
+        return config.new_client_from_config(config_file=kubeconfig)
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def run(options: RunOptions) -> None:
+    configure_logging(log_format=options.log_format, level=options.log_level)
+    client = api_client(options.kubeconfig)
+    handlers.runtime.api_configuration = client.configuration  # type: ignore[attr-defined]
+    handlers.runtime.controller = Controller(KubernetesWriter(client))  # type: ignore[arg-type]
+    handlers.runtime.resync_seconds = options.resync_seconds
+    prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_address)
+    kopf.run(
+        standalone=True,
+        clusterwide=not options.namespaces,
+        namespaces=list(options.namespaces),
+        liveness_endpoint=options.liveness_endpoint,
+    )
