@@ -5,11 +5,9 @@ Every write is skipped when it would change nothing, so a resync of converged ob
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tritonops import constants
+from tritonops import constants, metrics
 from tritonops.desired.revision import stable_hash
 from tritonops.engine.actions import ChildReference, Event, Scale
 from tritonops.resource import ModelDeployment
@@ -53,25 +51,9 @@ def with_applied_hash(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return annotated
 
 
-@dataclasses.dataclass
-class WriteCounter:
-    """Counts this process's writes by verb, for tests and benchmarks."""
-
-    counts: dict[str, int] = dataclasses.field(default_factory=dict)
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-
-    def add(self, verb: str) -> None:
-        with self.lock:
-            self.counts[verb] = self.counts.get(verb, 0) + 1
-
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
 class KubernetesWriter:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
-        self.writes = WriteCounter()
 
     def _request(
         self,
@@ -109,13 +91,13 @@ class KubernetesWriter:
             query={"fieldManager": constants.FIELD_MANAGER, "force": "true"},
             content_type="application/apply-patch+yaml",
         )
-        self.writes.add("apply")
+        metrics.api_writes_total.labels(verb="apply").inc()
         return True
 
     def scale(self, *, namespace: str, action: Scale) -> None:
         path = object_path(api_version="apps/v1", kind="Deployment", namespace=namespace, name=action.name) + "/scale"
         self._request("PATCH", path, body={"spec": {"replicas": action.replicas}}, content_type="application/merge-patch+json")
-        self.writes.add("scale")
+        metrics.api_writes_total.labels(verb="scale").inc()
 
     def delete(self, *, namespace: str, reference: ChildReference) -> None:
         path = object_path(api_version=reference.api_version, kind=reference.kind, namespace=namespace, name=reference.name)
@@ -124,7 +106,7 @@ class KubernetesWriter:
         except ApiException as error:
             if error.status != 404:
                 raise
-        self.writes.add("delete")
+        metrics.api_writes_total.labels(verb="delete").inc()
 
     def patch_status(self, resource: ModelDeployment, status: Mapping[str, Any]) -> dict[str, Any] | None:
         """Write the status only if it differs; keys that disappeared are removed with null."""
@@ -134,7 +116,7 @@ class KubernetesWriter:
         patch.update({key: None for key in resource.status if key not in status})
         path = object_path(api_version=constants.API_VERSION, kind=constants.KIND, namespace=resource.namespace, name=resource.name) + "/status"
         updated = self._request("PATCH", path, body={"status": patch}, content_type="application/merge-patch+json")
-        self.writes.add("status")
+        metrics.api_writes_total.labels(verb="status").inc()
         return updated
 
     def emit_event(self, resource: ModelDeployment, event: Event, *, now: datetime.datetime) -> None:
@@ -162,7 +144,7 @@ class KubernetesWriter:
         }
         try:
             self._request("POST", object_path(api_version="v1", kind="Event", namespace=resource.namespace), body=body)
-            self.writes.add("event")
+            metrics.api_writes_total.labels(verb="event").inc()
         except ApiException as error:
             # An event that cannot be recorded must never stop reconciliation.
             logger.warning("could not record event %s for %s/%s: %s", event.reason, resource.namespace, resource.name, error.status)

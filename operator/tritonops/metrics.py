@@ -12,6 +12,7 @@ reconcile_duration_seconds = Histogram(
     "Time to reconcile one ModelDeployment.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+api_writes_total = Counter("tritonops_api_writes_total", "Writes this operator made to the Kubernetes API, by kind of write.", ["verb"])
 rollout_phase = Gauge("tritonops_rollout_phase", "1 for the current phase of each ModelDeployment.", ["namespace", "name", "phase"])
 canary_weight = Gauge("tritonops_canary_weight", "Percentage of traffic on the canary revision.", ["namespace", "name"])
 rollbacks_total = Counter("tritonops_rollbacks_total", "Rollbacks, by reason.", ["reason"])

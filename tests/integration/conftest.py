@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import pathlib
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
+from tests.harness.kubectl import kubectl
+from tests.harness.operator_process import OperatorProcess
+from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.processes import wait_until
 
 
@@ -25,3 +29,28 @@ def namespace(kube_client: client.ApiClient) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name=name)
+
+
+CRD_DIRECTORY = pathlib.Path(__file__).parents[2] / "crds"
+
+
+@pytest.fixture(scope="session")
+def crd_installed(cluster: LocalCluster, kube_client: client.ApiClient) -> None:
+    kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(CRD_DIRECTORY))
+    extensions = client.ApiextensionsV1Api(kube_client)
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition("modeldeployments.inference.tritonops.dev")
+        return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+
+    wait_until(established, description="the ModelDeployment CRD to be established", timeout_seconds=30)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: LocalCluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(kubeconfig=cluster.kubeconfig, log=tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import pathlib
 from typing import Any
 
 import pytest
@@ -13,9 +12,7 @@ from kubernetes.client.rest import ApiException
 
 from tests.harness.kubectl import kubectl
 from tritonops.devcluster.cluster import LocalCluster
-from tritonops.devcluster.processes import wait_until
 
-CRD_FILE = pathlib.Path(__file__).parents[2] / "crds" / "modeldeployments.inference.tritonops.dev.yaml"
 GROUP, VERSION, PLURAL = "inference.tritonops.dev", "v1alpha1", "modeldeployments"
 
 MINIMAL: dict[str, Any] = {
@@ -24,18 +21,6 @@ MINIMAL: dict[str, Any] = {
     "metadata": {"name": "resnet"},
     "spec": {"model": {"repository": "s3://models/repo", "version": "1"}},
 }
-
-
-@pytest.fixture(scope="module")
-def crd_installed(cluster: LocalCluster, kube_client: client.ApiClient) -> None:
-    kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(CRD_FILE))
-    extensions = client.ApiextensionsV1Api(kube_client)
-
-    def established() -> bool:
-        crd = extensions.read_custom_resource_definition(f"{PLURAL}.{GROUP}")
-        return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
-
-    wait_until(established, description="the ModelDeployment CRD to be established", timeout_seconds=30)
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:

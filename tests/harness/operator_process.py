@@ -1,0 +1,57 @@
+"""Run `tritonops run` as a real process against the local cluster, on loopback ports."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+import sys
+import urllib.request
+
+from tritonops.devcluster import network
+from tritonops.devcluster.processes import ManagedProcess, start_process, stop_process_group, wait_until
+
+
+@dataclasses.dataclass
+class OperatorProcess:
+    kubeconfig: pathlib.Path
+    log: pathlib.Path
+    resync_seconds: float = 3.0
+    extra_arguments: tuple[str, ...] = ()
+    liveness_port: int = dataclasses.field(default_factory=network.free_port)
+    metrics_port: int = dataclasses.field(default_factory=network.free_port)
+    process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "tritonops.cli", "run",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--liveness=http://127.0.0.1:{self.liveness_port}/healthz",
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={self.metrics_port}",
+            f"--resync-seconds={self.resync_seconds}",
+            *self.extra_arguments,
+        ]
+        self.process = start_process(name="tritonops", command=command, log=self.log)
+        wait_until(self.alive, description="the operator's liveness endpoint", timeout_seconds=60, watched=[self.process])
+
+    def alive(self) -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    def metric(self, name: str, **labels: str) -> float:
+        total = 0.0
+        for line in self.metrics_text().splitlines():
+            match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
+            if match and all(f'{key}="{value}"' in (match.group(1) or "") for key, value in labels.items()):
+                total += float(match.group(2))
+        return total
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process.pid)
+            self.process = None
