@@ -3,7 +3,7 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps test test-unit test-integration test-e2e demo
+.PHONY: deps test test-unit test-integration test-e2e demo bench-scale
 
 deps:
 	tests/install-dependencies.sh
@@ -22,3 +22,6 @@ test-e2e: deps
 
 demo:
 	@echo "make demo: not yet; the demo lands with the packaging and demo issue."
+
+bench-scale: deps
+	tests/sandbox.sh $(VENV)/bin/python -m bench.scale

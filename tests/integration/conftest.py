@@ -8,7 +8,7 @@ import pytest
 from kubernetes import client
 
 from tests.harness.kubectl import kubectl
-from tests.harness.operator_process import OperatorProcess
+from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.processes import wait_until
 

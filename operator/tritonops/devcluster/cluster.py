@@ -229,6 +229,12 @@ class LocalCluster:
                 "--controllers=*",
                 "--bind-address=127.0.0.1",
                 "--secure-port=0",
+                # Client-side rate limits sized for a cluster of thousands of objects rather than
+                # the defaults (20 QPS), which would make the control plane the bottleneck of tests.
+                "--kube-api-qps=300",
+                "--kube-api-burst=600",
+                "--concurrent-deployment-syncs=20",
+                "--concurrent-replicaset-syncs=20",
                 *self.controller_manager_arguments,
             ],
         )
@@ -242,6 +248,8 @@ class LocalCluster:
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 "--secure-port=0",
+                "--kube-api-qps=300",
+                "--kube-api-burst=600",
             ],
         )
         self._start(

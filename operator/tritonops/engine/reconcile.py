@@ -44,9 +44,12 @@ def _health(
 ) -> _Health:
     if shortfall:
         return _Health("WaitingForCapacity", "InsufficientGPU", shortfall)
+    # A Deployment not observed yet is the one being created now: it has no ready pods, and saying
+    # exactly that keeps the status identical until pods turn Ready, which saves a write per object.
+    ready_now = observation.ready_replicas if observation is not None else 0
+    ready = f"{ready_now}/{replicas} Triton pods ready"
     if observation is None:
-        return _Health("Pending", "Creating", "creating the Triton Deployment")
-    ready = f"{observation.ready_replicas}/{replicas} Triton pods ready"
+        return _Health("Progressing", "ReplicasStarting", ready)
     if observation.ready() and observation.replicas == replicas:
         return _Health("Ready", "AllReplicasReady", ready)
     if resource.status.get("phase") in ("Ready", "Degraded") and observation.replicas == replicas:
@@ -127,12 +130,14 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
     if health.phase != previous.get("phase"):
         if health.phase == "WaitingForCapacity":
             events.append(Event("Warning", "InsufficientGPU", health.message))
-        elif health.phase == "Ready":
-            events.append(Event("Normal", "Ready", health.message))
         elif health.phase == "Degraded":
             events.append(Event("Warning", "Degraded", health.message))
 
-    observed_replicas, observed_ready = _observed_totals(observations)
+    _, observed_ready = _observed_totals(observations)
+    # The replicas of the Deployments this plan keeps: what the scale subresource reports as current.
+    planned_replicas = replicas + sum(
+        observation.replicas for hash_, observation in observations.deployments.items() if hash_ in keep and hash_ != revision.hash
+    )
     existing_conditions = list(previous.get("conditions") or [])
     generation = resource.generation
     updated_conditions = conditions.set_condition(
@@ -149,7 +154,7 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         generation=generation,
         now=now,
     )
-    progressing = health.phase in ("Pending", "Progressing", "WaitingForCapacity") or canary_status is not None
+    progressing = health.phase in ("Progressing", "WaitingForCapacity") or canary_status is not None
     updated_conditions = conditions.set_condition(
         updated_conditions,
         type="Progressing",
@@ -167,7 +172,7 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         "message": health.message,
         "stableRevision": stable.as_status(),
         "canaryWeight": 0,
-        "replicas": observed_replicas,
+        "replicas": planned_replicas,
         "readyReplicas": observed_ready,
         "readyText": f"{observed_ready}/{replicas}",
         "selector": labels.selector_string(resource),

@@ -35,7 +35,8 @@ def test_first_revision_is_deployed_directly() -> None:
     assert _kinds(result.apply) == ["Service", "Deployment"]
     deployment = result.apply[1]
     assert deployment["spec"]["replicas"] == 2
-    assert result.status["phase"] == "Pending"
+    assert result.status["phase"] == "Progressing"
+    assert (result.status["replicas"], result.status["readyReplicas"], result.status["readyText"]) == (2, 0, "0/2")
     assert result.status["stableRevision"]["hash"] == revision_of(resource).hash
     assert "canaryRevision" not in result.status
     assert _event_reasons(result) == ["Deployed"]
@@ -55,7 +56,18 @@ def test_ready_when_all_replicas_are_ready() -> None:
     assert conditions["Available"]["status"] == "True"
     assert conditions["Progressing"]["status"] == "False"
     assert conditions["Ready"]["lastTransitionTime"] == "2026-11-22T12:05:00Z"
-    assert _event_reasons(result) == ["Ready"]
+    assert _event_reasons(result) == []
+
+
+def test_status_does_not_change_between_creating_and_observing_the_deployment() -> None:
+    resource = model_deployment({"replicas": 2})
+    created = plan(resource, Observations(), now=NOW)
+    observed = plan(
+        model_deployment({"replicas": 2}, status=dict(created.status)),
+        Observations(deployments={revision_of(resource).hash: _observe(resource, replicas=2, ready=0)}),
+        now=LATER,
+    )
+    assert observed.status == created.status
 
 
 def test_steady_state_is_a_fixed_point() -> None:
