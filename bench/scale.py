@@ -7,6 +7,7 @@ apiserver's apiserver_request_total), writes during an idle resync window, and t
 from __future__ import annotations
 
 import argparse
+import os
 import concurrent.futures
 import pathlib
 import tempfile
@@ -34,6 +35,12 @@ def _body(index: int) -> dict[str, Any]:
 def _peak_rss_mib(pid: int) -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are the 14th and 15th fields of the whole line; 12th and 13th after the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[str, Any]:
@@ -94,6 +101,9 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
         idle_reconciles = operator.metric("tritonops_reconcile_total") - reconciles_before_idle
         assert operator.process is not None
         peak_rss, current_rss = _peak_rss_mib(operator.process.pid)
+        # Where the two cores went during the whole run: what limits the time to converge.
+        cpu = {process.name: round(_cpu_seconds(process.pid), 1) for process in cluster.processes}
+        cpu["tritonops"] = round(_cpu_seconds(operator.process.pid), 1)
         operator.stop()
 
     figures = {
@@ -112,7 +122,8 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
         "target_idle_writes": 0,
         "operator_peak_rss_mib": round(peak_rss, 1),
         "operator_rss_mib_at_end": round(current_rss, 1),
-        "target_rss_mib": 200 * 1000 * 1000 / 1024 / 1024,
+        "target_rss_mib": round(200 * 1000 * 1000 / 1024 / 1024, 1),
+        "cpu_seconds_by_process": cpu,
     }
     json_path, png_path = report.save(
         "scale",

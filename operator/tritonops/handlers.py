@@ -175,6 +175,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.enabled = False
     settings.execution.max_workers = 8
     settings.watching.server_timeout = 300
+    # Filter on the server, not in kopf: the operator then never receives, parses or holds children
+    # of other controllers, and of pods only those the scheduler has not placed, which is all it reads.
+    managed = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER_NAME}"
+    for group, plural in (("apps", "deployments"), ("", "services"), ("autoscaling", "horizontalpodautoscalers"), ("", "pods")):
+        settings.watching.label_selectors[group, plural] = managed
+    settings.watching.field_selectors["", "pods"] = "spec.nodeName="
     memo["resync"] = asyncio.create_task(_resync_forever())
 
 

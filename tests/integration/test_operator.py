@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pathlib
 import time
 from typing import Any
 
@@ -239,3 +240,39 @@ def test_operator_metrics_and_liveness(operator: OperatorProcess) -> None:
     assert "tritonops_reconcile_duration_seconds_bucket" in text
     assert "tritonops_rollout_phase{" in text
     assert "tritonops_canary_weight{" in text
+
+
+def test_namespace_selection_and_resume_after_restart(
+    kube_client: client.ApiClient, namespace: str, cluster: LocalCluster, operator: OperatorProcess, tmp_path: pathlib.Path
+) -> None:
+    core, apps = client.CoreV1Api(kube_client), client.AppsV1Api(kube_client)
+    ignored = f"{namespace}-other"
+    core.create_namespace(body={"metadata": {"name": ignored}})
+    wait_until(lambda: core.read_namespaced_service_account("default", ignored) is not None, description="default ServiceAccount", timeout_seconds=30)
+    try:
+        operator.stop()
+        scoped = OperatorProcess(kubeconfig=cluster.kubeconfig, log=tmp_path / "scoped.log", extra_arguments=(f"--namespace={namespace}",))
+        scoped.start()
+        try:
+            create(kube_client, namespace, model_deployment("watched", server={"gpu": {"count": 0}}))
+            create(kube_client, ignored, model_deployment("unwatched", server={"gpu": {"count": 0}}))
+            wait_phase(kube_client, namespace, "watched", "Ready")
+            time.sleep(3)
+            assert "status" not in read(kube_client, ignored, "unwatched")
+            assert apps.list_namespaced_deployment(ignored).items == []
+        finally:
+            scoped.stop()
+        converged = read(kube_client, namespace, "watched")
+        deployment_versions = {d.metadata.name: d.metadata.resource_version for d in apps.list_namespaced_deployment(namespace).items}
+
+        # The cluster-wide operator starts again: it picks up the new object and writes nothing to the
+        # one that is already converged, neither its children nor its status.
+        operator.start()
+        wait_phase(kube_client, ignored, "unwatched", "Ready")
+        time.sleep(operator.resync_seconds + 1)
+        assert read(kube_client, namespace, "watched")["metadata"]["resourceVersion"] == converged["metadata"]["resourceVersion"]
+        assert {d.metadata.name: d.metadata.resource_version for d in apps.list_namespaced_deployment(namespace).items} == deployment_versions
+    finally:
+        if operator.process is None:
+            operator.start()
+        core.delete_namespace(name=ignored)
