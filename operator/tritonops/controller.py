@@ -53,6 +53,8 @@ class Controller:
         # What this process last wrote, so that a watch that has not caught up yet causes no second write.
         self._written_status: dict[Key, tuple[int, Mapping[str, Any]]] = {}
         self._applied: dict[Key, dict[tuple[str, str], str]] = collections.defaultdict(dict)
+        # The last summary of each child seen in a watch event; most events change nothing we read.
+        self._seen_children: dict[Key, dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
 
     def _lock(self, key: Key) -> threading.Lock:
         with self._locks_guard:
@@ -67,11 +69,32 @@ class Controller:
     def forget(self, key: Key) -> None:
         self._written_status.pop(key, None)
         self._applied.pop(key, None)
+        self._seen_children.pop(key, None)
         metrics.forget(namespace=key[0], name=key[1])
+
+    def is_own_echo(self, body: Mapping[str, Any]) -> bool:
+        """True for the watch event of a status this process wrote, on an unchanged spec: nothing to do."""
+        key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        remembered = self._written_status.get(key)
+        status = body.get("status") or {}
+        return (
+            remembered is not None
+            and dict(status) == dict(remembered[1])
+            and status.get("observedGeneration") == body["metadata"].get("generation")
+        )
+
+    def child_changed(self, key: Key, *, kind: str, name: str, summary: Mapping[str, Any]) -> bool:
+        """Record a child's summary; False when it equals the last one seen (a change we do not read)."""
+        children = self._seen_children[key]
+        if children.get((kind, name)) == summary:
+            return False
+        children[(kind, name)] = dict(summary)
+        return True
 
     def child_deleted(self, key: Key, *, kind: str, name: str) -> None:
         """A child is gone: the next pass must recreate it even though we applied it before."""
         self._applied.get(key, {}).pop((kind, name), None)
+        self._seen_children.get(key, {}).pop((kind, name), None)
 
     def reconcile(self, body: Mapping[str, Any], children: ChildState) -> Plan | None:
         key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])

@@ -21,6 +21,7 @@ from tritonops.controller import ChildState, Controller
 
 logger = logging.getLogger(__name__)
 MANAGED = {constants.LABEL_MANAGED_BY: constants.MANAGER_NAME}
+HANDLER_THREADS = 8
 
 
 @dataclasses.dataclass
@@ -103,11 +104,14 @@ def tritonops_unschedulable_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, s
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, name: str, **kwargs: Any) -> None:
+    assert runtime.controller is not None
     if event.get("type") == "DELETED":
-        if runtime.controller is not None:
-            runtime.controller.forget((namespace, name))
+        runtime.controller.forget((namespace, name))
         return
-    _reconcile(dict(body), _indexes(kwargs))
+    indexes = _indexes(kwargs)
+    if runtime.controller.is_own_echo(body):
+        return
+    _reconcile(dict(body), indexes)
 
 
 def _reconcile_owner(body: kopf.Body, kwargs: Mapping[str, Any]) -> None:
@@ -123,8 +127,13 @@ def _reconcile_owner(body: kopf.Body, kwargs: Mapping[str, Any]) -> None:
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
 def deployment_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     key = observe.owner_key(body)
-    if event.get("type") == "DELETED" and key is not None and runtime.controller is not None:
-        runtime.controller.child_deleted(key, kind="Deployment", name=body["metadata"]["name"])
+    if key is None or runtime.controller is None:
+        return
+    name = body["metadata"]["name"]
+    if event.get("type") == "DELETED":
+        runtime.controller.child_deleted(key, kind="Deployment", name=name)
+    elif not runtime.controller.child_changed(key, kind="Deployment", name=name, summary=observe.deployment_summary(body)):
+        return  # e.g. only a condition's timestamp moved
     _reconcile_owner(body, kwargs)
 
 
@@ -173,7 +182,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # kopf would otherwise post its own log lines as Kubernetes events: writes nobody asked for.
     settings.posting.enabled = False
-    settings.execution.max_workers = 8
+    settings.execution.max_workers = HANDLER_THREADS
     settings.watching.server_timeout = 300
     # Filter on the server, not in kopf: the operator then never receives, parses or holds children
     # of other controllers, and of pods only those the scheduler has not placed, which is all it reads.

@@ -12,6 +12,7 @@ import kopf
 import prometheus_client
 
 from tritonops import handlers
+from tritonops.handlers import HANDLER_THREADS
 from tritonops.controller import Controller
 from tritonops.kube import KubernetesWriter
 
@@ -55,13 +56,17 @@ def configure_logging(*, log_format: str, level: str) -> None:
 def api_client(kubeconfig: str | None) -> object:
     from kubernetes import client, config
 
+    configuration = client.Configuration()
     if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig)
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)
+    # One pooled connection per handler thread, so no TLS handshake is repeated under load.
+    configuration.connection_pool_maxsize = HANDLER_THREADS
+    return client.ApiClient(configuration)
 
 
 def run(options: RunOptions) -> None:
