@@ -137,20 +137,22 @@ def deployment_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> No
     _reconcile_owner(body, kwargs)
 
 
-@kopf.on.event("", "v1", "services", labels=MANAGED)
-def service_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+def _recreate_if_deleted(event: kopf.RawEvent, body: kopf.Body, *, kind: str, kwargs: Mapping[str, Any]) -> None:
+    """Services and HPAs change only through us: their deletion is the one event that needs work."""
     key = observe.owner_key(body)
     if event.get("type") == "DELETED" and key is not None and runtime.controller is not None:
-        runtime.controller.child_deleted(key, kind="Service", name=body["metadata"]["name"])
+        runtime.controller.child_deleted(key, kind=kind, name=body["metadata"]["name"])
         _reconcile_owner(body, kwargs)
+
+
+@kopf.on.event("", "v1", "services", labels=MANAGED)
+def service_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    _recreate_if_deleted(event, body, kind="Service", kwargs=kwargs)
 
 
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
 def autoscaler_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
-    key = observe.owner_key(body)
-    if event.get("type") == "DELETED" and key is not None and runtime.controller is not None:
-        runtime.controller.child_deleted(key, kind="HorizontalPodAutoscaler", name=body["metadata"]["name"])
-        _reconcile_owner(body, kwargs)
+    _recreate_if_deleted(event, body, kind="HorizontalPodAutoscaler", kwargs=kwargs)
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED, when=lambda body, **_: observe.unschedulable_summary(body) is not None)
