@@ -1,0 +1,1 @@
+"""Metric providers: where an analysis window's measurements come from (triton or prometheus)."""

@@ -1,0 +1,1 @@
+"""Traffic routers: how a canary weight becomes traffic (replicas or gatewayAPI)."""

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from tritonops.engine.analysis import WindowMeasurement, judge
+
+ANALYSIS = {"minRequests": 20, "successRate": {"min": 0.99}, "latencyMs": {"max": 250}, "queueMs": {"max": 100}, "maxErrorRateIncrease": 0.01}
+HEALTHY = WindowMeasurement(requests=100, successes=100, mean_latency_ms=20, mean_queue_ms=1)
+
+
+def test_too_few_requests_is_inconclusive_even_with_terrible_values() -> None:
+    verdict = judge(analysis=ANALYSIS, canary=WindowMeasurement(requests=19, successes=0, mean_latency_ms=9999), stable=HEALTHY)
+    assert verdict.result == "Inconclusive"
+    assert "minRequests 20" in verdict.reason
+    assert verdict.checks == ()
+
+
+def test_healthy_canary_passes_every_check() -> None:
+    verdict = judge(analysis=ANALYSIS, canary=HEALTHY, stable=HEALTHY)
+    assert verdict.result == "Passed"
+    assert [c.check for c in verdict.checks] == ["successRate", "latencyMs", "queueMs", "errorRateIncrease"]
+    assert all(c.passed for c in verdict.checks)
+
+
+@pytest.mark.parametrize(
+    ("canary", "failing"),
+    [
+        (WindowMeasurement(requests=100, successes=90, mean_latency_ms=20, mean_queue_ms=1), {"successRate", "errorRateIncrease"}),
+        (WindowMeasurement(requests=100, successes=100, mean_latency_ms=400, mean_queue_ms=1), {"latencyMs"}),
+        (WindowMeasurement(requests=100, successes=100, mean_latency_ms=20, mean_queue_ms=150), {"queueMs"}),
+    ],
+    ids=["errors", "slow", "queueing"],
+)
+def test_each_breach_fails_its_check(canary: WindowMeasurement, failing: set[str]) -> None:
+    verdict = judge(analysis=ANALYSIS, canary=canary, stable=HEALTHY)
+    assert verdict.result == "Failed"
+    assert {c.check for c in verdict.checks if c.passed is False} == failing
+    assert verdict.failed_checks == len(failing)
+
+
+def test_error_rate_increase_compares_with_stable_in_the_same_window() -> None:
+    analysis = {"minRequests": 20, "maxErrorRateIncrease": 0.05}
+    noisy_stable = WindowMeasurement(requests=100, successes=90)
+    assert judge(analysis=analysis, canary=WindowMeasurement(requests=100, successes=88), stable=noisy_stable).result == "Passed"
+    assert judge(analysis=analysis, canary=WindowMeasurement(requests=100, successes=80), stable=noisy_stable).result == "Failed"
+    assert judge(analysis=analysis, canary=WindowMeasurement(requests=100, successes=80), stable=WindowMeasurement(requests=0, successes=0)).result == "Inconclusive"
+
+
+def test_custom_checks_use_their_bounds() -> None:
+    analysis = {"minRequests": 1, "custom": [{"name": "p99", "query": "q", "max": 300}, {"name": "hit", "query": "q", "min": 0.5, "max": 1}]}
+    canary = WindowMeasurement(requests=10, successes=10)
+    assert judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 120, "hit": 0.7}).result == "Passed"
+    failed = judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 350, "hit": 0.7})
+    assert failed.result == "Failed" and [c.check for c in failed.checks if c.passed is False] == ["p99"]
+    assert judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 120}).result == "Inconclusive"
+
+
+def test_checks_render_for_status() -> None:
+    check = judge(analysis=ANALYSIS, canary=WindowMeasurement(requests=100, successes=93, mean_latency_ms=20, mean_queue_ms=1), stable=HEALTHY).checks[0]
+    assert check.as_status() == {"check": "successRate", "revision": "canary", "value": 0.93, "threshold": ">= 0.99", "passed": False}
