@@ -69,6 +69,9 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
 
         timeline: list[tuple[float, float]] = []
         deployments_timeline: list[tuple[float, float]] = []
+        operator_cpu_timeline: list[tuple[float, float]] = []
+        assert operator.process is not None
+        last_cpu, last_time = _cpu_seconds(operator.process.pid), time.monotonic()
         apps = client.AppsV1Api(api_client)
         converged = 0
         deadline = started + timeout_seconds
@@ -85,6 +88,10 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
             elapsed = round(time.monotonic() - started, 2)
             timeline.append((elapsed, converged))
             deployments_timeline.append((elapsed, ready_deployments))
+            cpu_now, time_now = _cpu_seconds(operator.process.pid), time.monotonic()
+            # Percent of one core: near 100 means the operator itself, bound by one interpreter, is the limit.
+            operator_cpu_timeline.append((elapsed, round(100 * (cpu_now - last_cpu) / (time_now - last_time), 1)))
+            last_cpu, last_time = cpu_now, time_now
             if converged == count:
                 break
             time.sleep(1)
@@ -133,7 +140,11 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
     json_path, png_path = report.save(
         "scale",
         figures=figures,
-        series={"converged ModelDeployments": timeline, "Triton Deployments with a ready pod": deployments_timeline},
+        series={
+            "converged ModelDeployments": timeline,
+            "Triton Deployments with a ready pod": deployments_timeline,
+            "operator CPU, % of one core": operator_cpu_timeline,
+        },
         x_label="seconds since the first create",
         y_label="converged objects",
         title=f"{count} ModelDeployments created at once",

@@ -21,7 +21,7 @@ from tritonops.controller import ChildState, Controller
 
 logger = logging.getLogger(__name__)
 MANAGED = {constants.LABEL_MANAGED_BY: constants.MANAGER_NAME}
-HANDLER_THREADS = 8
+HANDLER_THREADS = 16
 
 
 @dataclasses.dataclass
