@@ -3,13 +3,16 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps test test-unit test-integration test-e2e demo bench-scale
+.PHONY: deps typecheck test test-unit test-integration test-e2e demo bench-scale
 
 deps:
 	tests/install-dependencies.sh
 
-test: deps
+test: deps typecheck
 	$(PYTEST) -ra tests/unit tests/integration tests/e2e
+
+typecheck: deps
+	$(VENV)/bin/mypy
 
 test-unit: deps
 	$(PYTEST) -ra tests/unit

@@ -70,8 +70,8 @@ def _indexes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @kopf.index(constants.GROUP, constants.VERSION, constants.PLURAL)
-def tritonops_modeldeployments(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(namespace, name): dict(body)}
+def tritonops_modeldeployments(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(str(namespace), name): dict(body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
@@ -103,10 +103,10 @@ def tritonops_unschedulable_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, s
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
-def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str, name: str, **kwargs: Any) -> None:
+def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
     assert runtime.controller is not None
     if event.get("type") == "DELETED":
-        runtime.controller.forget((namespace, name))
+        runtime.controller.forget((str(namespace), name))
         return
     indexes = _indexes(kwargs)
     if runtime.controller.is_own_echo(body):
@@ -168,7 +168,7 @@ def login(**_: Any) -> kopf.ConnectionInfo:
     configuration = runtime.api_configuration
     assert configuration is not None, "tritonops run sets the API configuration before kopf starts"
     header = configuration.get_api_key_with_prefix("BearerToken") or ""
-    scheme, _, token = header.partition(" ")
+    scheme, _separator, token = header.partition(" ")
     return kopf.ConnectionInfo(
         server=configuration.host,
         ca_path=configuration.ssl_ca_cert,

@@ -301,12 +301,13 @@ class LocalCluster:
         )
         self.progress(f"registering {len(self.simulated_nodes)} simulated nodes")
         for simulated in self.simulated_nodes:
-            core.create_node(body=nodes.node_manifest(simulated, kubelet_port=self.ports.kwok))
+            # The client serialises plain dicts as they are; its stubs only know its model classes.
+            core.create_node(body=nodes.node_manifest(simulated, kubelet_port=self.ports.kwok))  # type: ignore[arg-type]
         # Endpoints may not hold loopback addresses, so the apiserver reaches metrics-server through
         # an ExternalName Service that resolves to 127.0.0.1, as kwokctl does.
         core.create_namespaced_service(
             namespace="kube-system",
-            body={
+            body={  # type: ignore[arg-type]
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": {"name": "metrics-server", "namespace": "kube-system"},
@@ -318,7 +319,7 @@ class LocalCluster:
             },
         )
         registration.create_api_service(
-            body={
+            body={  # type: ignore[arg-type]
                 "apiVersion": "apiregistration.k8s.io/v1",
                 "kind": "APIService",
                 "metadata": {"name": METRICS_SERVER_API},
@@ -338,7 +339,7 @@ class LocalCluster:
             ready = [
                 node
                 for node in listed
-                if any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+                if node.status is not None and any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
             ]
             return len(ready) == len(self.simulated_nodes)
 
@@ -346,7 +347,8 @@ class LocalCluster:
 
         def metrics_api_available() -> bool:
             service = registration.read_api_service(METRICS_SERVER_API)
-            return any(c.type == "Available" and c.status == "True" for c in (service.status.conditions or []))
+            conditions = service.status.conditions if service.status is not None else None
+            return any(c.type == "Available" and c.status == "True" for c in (conditions or []))
 
         wait_until(
             metrics_api_available, description="the metrics.k8s.io APIService", timeout_seconds=90, watched=self.processes
