@@ -143,6 +143,14 @@ def module_directory(*, module: str, version: str) -> pathlib.Path:
     return pathlib.Path(directory.group(1))
 
 
+def gateway_api_crds() -> list[pathlib.Path]:
+    """The standard-channel Gateway API CRDs, as the sigs.k8s.io/gateway-api module ships them."""
+    directory = module_directory(module=versions.GATEWAY_API_MODULE, version=versions.GATEWAY_API_VERSION)
+    return sorted((directory / "config" / "crd" / "standard").glob("gateway.networking.k8s.io_*.yaml"))
+
+
 if __name__ == "__main__":
     for name, path in ensure_binaries().items():
         print(f"{name}: {path}")
+    # Downloaded now, outside the sandbox, so that tests find it in the module cache.
+    print(f"gateway-api CRDs: {len(gateway_api_crds())} files")

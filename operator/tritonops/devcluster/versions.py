@@ -14,7 +14,8 @@ KWOK_VERSION = "v0.8.0"
 METRICS_SERVER_VERSION = "v0.9.0"
 HELM_VERSION = "v3.21.4"
 KUBECONFORM_VERSION = "v0.7.0"
-GATEWAY_API_VERSION = "v1.4.1"
+GATEWAY_API_VERSION = "v1.6.3"
+GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 
 
 @dataclasses.dataclass(frozen=True)
