@@ -8,7 +8,7 @@ import pathlib
 import shutil
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -22,6 +22,7 @@ class ScrapeJob:
     name: str
     targets: Sequence[str]  # host:port, loopback only
     metrics_path: str = "/metrics"
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def scrape_configuration(*, jobs: Sequence[ScrapeJob], interval_seconds: float) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def scrape_configuration(*, jobs: Sequence[ScrapeJob], interval_seconds: float) 
             {
                 "job_name": job.name,
                 "metrics_path": job.metrics_path,
-                "static_configs": [{"targets": list(job.targets)}],
+                "static_configs": [{"targets": list(job.targets), **({"labels": dict(job.labels)} if job.labels else {})}],
             }
             for job in jobs
         ],
