@@ -1,9 +1,12 @@
-"""kopf wiring only: watches feed indexes, and every relevant event asks the controller to reconcile.
+"""kopf wiring only: watches feed indexes, events mark keys in a work queue, workers reconcile them.
 
 Only event handlers and indexes are used, never kopf's change handlers or timers, because those write
 kopf's own annotations and finalizers to every object; the status is the single source of state.
 kopf starts handlers only after every index holds its initial listing, so the first reconcile after a
 restart already sees every existing child and writes nothing that is in place.
+
+Handlers are async and only enqueue a key: they never wait on the API, so no watch event queues
+behind a slow reconciliation, and a burst of events for one object costs one reconciliation.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,10 +22,12 @@ import kopf
 
 from tritonops import constants, observe
 from tritonops.controller import ChildState, Controller
+from tritonops.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 MANAGED = {constants.LABEL_MANAGED_BY: constants.MANAGER_NAME}
-HANDLER_THREADS = 16
+WORKER_THREADS = 16
+Key = tuple[str, str]
 
 
 @dataclasses.dataclass
@@ -32,100 +38,116 @@ class Runtime:
     # The kubernetes client's configuration, so that kopf's watches use exactly the writer's credentials.
     api_configuration: Any = None
     resync_seconds: float = 60.0
+    queue: WorkQueue = dataclasses.field(default_factory=WorkQueue)
+    # kopf's live index views, captured from the first handler call, for the worker threads.
     indexes: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 runtime = Runtime()
 
 
-def _children(key: tuple[str, str], indexes: Mapping[str, Any]) -> ChildState:
-    def values(index_name: str) -> list[Any]:
-        index = indexes.get(index_name)
-        return list(index.get(key, [])) if index is not None else []
+def _snapshot(index_name: str, key: Key) -> list[Any]:
+    """A copy of one index entry. kopf mutates indexes in the event loop while workers read them."""
+    index = runtime.indexes.get(index_name)
+    if index is None:
+        return []
+    for _ in range(5):
+        try:
+            return list(index.get(key, []))
+        except RuntimeError:  # changed size during iteration: read again
+            continue
+    return list(index.get(key, []))
 
-    services = values("tritonops_services")
-    autoscalers = values("tritonops_autoscalers")
+
+def _children(key: Key) -> ChildState:
+    services = _snapshot("tritonops_services", key)
+    autoscalers = _snapshot("tritonops_autoscalers", key)
     return ChildState(
-        deployments=values("tritonops_deployments"),
-        unschedulable=values("tritonops_unschedulable_pods"),
+        deployments=_snapshot("tritonops_deployments", key),
+        unschedulable=_snapshot("tritonops_unschedulable_pods", key),
         service_hash=services[0] if services else None,
         autoscaler_hash=autoscalers[0] if autoscalers else None,
     )
 
 
-def _reconcile(body: Mapping[str, Any], indexes: Mapping[str, Any]) -> None:
+def reconcile_key(key: Key) -> None:
+    """Reconcile one ModelDeployment from the latest state the watches hold."""
     assert runtime.controller is not None, "tritonops run sets the controller before kopf starts"
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    runtime.controller.reconcile(body, _children(key, indexes))
+    for body in _snapshot("tritonops_modeldeployments", key):
+        runtime.controller.reconcile(body, _children(key))
 
 
-def _indexes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    found = {name: value for name, value in kwargs.items() if name.startswith("tritonops_")}
-    # Remember the live index views for the periodic resync, which runs outside any handler.
-    runtime.indexes.update(found)
-    return found
+def _work() -> None:
+    while True:
+        key = runtime.queue.get(timeout=1.0)
+        if key is None:
+            if runtime.queue.closed:
+                return
+            continue
+        try:
+            reconcile_key(key)  # type: ignore[arg-type]
+        except Exception:  # one broken object must never stop the others
+            logger.exception("reconcile of %s failed", key)
+        finally:
+            runtime.queue.done(key)
+
+
+def _capture(kwargs: Mapping[str, Any]) -> None:
+    for name, value in kwargs.items():
+        if name.startswith("tritonops_") and name not in runtime.indexes:
+            runtime.indexes[name] = value
 
 
 # -- indexes ------------------------------------------------------------------------------------
 
 
 @kopf.index(constants.GROUP, constants.VERSION, constants.PLURAL)
-def tritonops_modeldeployments(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+def tritonops_modeldeployments(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, dict[str, Any]]:
     return {(str(namespace), name): dict(body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)
-def tritonops_deployments(body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]] | None:
+def tritonops_deployments(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
     key = observe.owner_key(body)
     return {key: observe.deployment_summary(body)} if key else None
 
 
 @kopf.index("", "v1", "services", labels=MANAGED)
-def tritonops_services(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str | None] | None:
+def tritonops_services(body: kopf.Body, **_: Any) -> dict[Key, str | None] | None:
     key = observe.owner_key(body)
     return {key: observe.applied_hash(body)} if key else None
 
 
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
-def tritonops_autoscalers(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str | None] | None:
+def tritonops_autoscalers(body: kopf.Body, **_: Any) -> dict[Key, str | None] | None:
     key = observe.owner_key(body)
     return {key: observe.applied_hash(body)} if key else None
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
-def tritonops_unschedulable_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, str], dict[str, Any]] | None:
+def tritonops_unschedulable_pods(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
     key = observe.owner_key(body)
     summary = observe.unschedulable_summary(body)
     return {key: summary} if key and summary else None
 
 
-# -- events -------------------------------------------------------------------------------------
+# -- events: each one at most marks a key ------------------------------------------------------------
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
-def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+async def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
     assert runtime.controller is not None
+    _capture(kwargs)
+    key = (str(namespace), name)
     if event.get("type") == "DELETED":
-        runtime.controller.forget((str(namespace), name))
-        return
-    indexes = _indexes(kwargs)
-    if runtime.controller.is_own_echo(body):
-        return
-    _reconcile(dict(body), indexes)
-
-
-def _reconcile_owner(body: kopf.Body, kwargs: Mapping[str, Any]) -> None:
-    key = observe.owner_key(body)
-    indexes = _indexes(kwargs)
-    owners = indexes.get("tritonops_modeldeployments")
-    if key is None or owners is None:
-        return
-    for owner in list(owners.get(key, [])):
-        _reconcile(owner, indexes)
+        runtime.controller.forget(key)
+    elif not runtime.controller.is_own_echo(body):
+        runtime.queue.add(key)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=MANAGED)
-def deployment_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+async def deployment_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    _capture(kwargs)
     key = observe.owner_key(body)
     if key is None or runtime.controller is None:
         return
@@ -134,30 +156,35 @@ def deployment_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> No
         runtime.controller.child_deleted(key, kind="Deployment", name=name)
     elif not runtime.controller.child_changed(key, kind="Deployment", name=name, summary=observe.deployment_summary(body)):
         return  # e.g. only a condition's timestamp moved
-    _reconcile_owner(body, kwargs)
+    runtime.queue.add(key)
 
 
-def _recreate_if_deleted(event: kopf.RawEvent, body: kopf.Body, *, kind: str, kwargs: Mapping[str, Any]) -> None:
+def _recreate_if_deleted(event: kopf.RawEvent, body: kopf.Body, *, kind: str) -> None:
     """Services and HPAs change only through us: their deletion is the one event that needs work."""
     key = observe.owner_key(body)
     if event.get("type") == "DELETED" and key is not None and runtime.controller is not None:
         runtime.controller.child_deleted(key, kind=kind, name=body["metadata"]["name"])
-        _reconcile_owner(body, kwargs)
+        runtime.queue.add(key)
 
 
 @kopf.on.event("", "v1", "services", labels=MANAGED)
-def service_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
-    _recreate_if_deleted(event, body, kind="Service", kwargs=kwargs)
+async def service_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    _capture(kwargs)
+    _recreate_if_deleted(event, body, kind="Service")
 
 
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
-def autoscaler_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
-    _recreate_if_deleted(event, body, kind="HorizontalPodAutoscaler", kwargs=kwargs)
+async def autoscaler_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    _capture(kwargs)
+    _recreate_if_deleted(event, body, kind="HorizontalPodAutoscaler")
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED, when=lambda body, **_: observe.unschedulable_summary(body) is not None)
-def unschedulable_pod_event(body: kopf.Body, **kwargs: Any) -> None:
-    _reconcile_owner(body, kwargs)
+async def unschedulable_pod_event(body: kopf.Body, **kwargs: Any) -> None:
+    _capture(kwargs)
+    key = observe.owner_key(body)
+    if key is not None:
+        runtime.queue.add(key)
 
 
 # -- operator lifecycle ---------------------------------------------------------------------------
@@ -184,7 +211,6 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # kopf would otherwise post its own log lines as Kubernetes events: writes nobody asked for.
     settings.posting.enabled = False
-    settings.execution.max_workers = HANDLER_THREADS
     settings.watching.server_timeout = 300
     # Filter on the server, not in kopf: the operator then never receives, parses or holds children
     # of other controllers, and of pods only those the scheduler has not placed, which is all it reads.
@@ -192,27 +218,24 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     for group, plural in (("apps", "deployments"), ("", "services"), ("autoscaling", "horizontalpodautoscalers"), ("", "pods")):
         settings.watching.label_selectors[group, plural] = managed
     settings.watching.field_selectors["", "pods"] = "spec.nodeName="
+    for number in range(WORKER_THREADS):
+        threading.Thread(target=_work, name=f"tritonops-worker-{number}", daemon=True).start()
     memo["resync"] = asyncio.create_task(_resync_forever())
 
 
 @kopf.on.cleanup()
-async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    runtime.queue.close()
     task = memo.get("resync")
     if task is not None:
         task.cancel()
 
 
 async def _resync_forever() -> None:
-    """Reconcile every known object periodically; converged objects cost no writes."""
-    loop = asyncio.get_running_loop()
+    """Queue every known object periodically; converged objects cost no writes."""
     while True:
         await asyncio.sleep(runtime.resync_seconds)
         owners = runtime.indexes.get("tritonops_modeldeployments")
-        if owners is None:
-            continue
-        for key in list(owners.keys()):
-            for body in list(owners.get(key, [])):
-                try:
-                    await loop.run_in_executor(None, _reconcile, body, dict(runtime.indexes))
-                except Exception:  # one broken object must not stop the resync of the others
-                    logger.exception("resync of %s/%s failed", *key)
+        if owners is not None:
+            for key in list(owners.keys()):
+                runtime.queue.add(key)

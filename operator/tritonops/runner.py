@@ -12,7 +12,7 @@ import kopf
 import prometheus_client
 
 from tritonops import handlers
-from tritonops.handlers import HANDLER_THREADS
+from tritonops.handlers import WORKER_THREADS
 from tritonops.controller import Controller
 from tritonops.kube import KubernetesWriter
 
@@ -64,8 +64,8 @@ def api_client(kubeconfig: str | None) -> object:
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             config.load_kube_config(client_configuration=configuration)
-    # One pooled connection per handler thread, so no TLS handshake is repeated under load.
-    configuration.connection_pool_maxsize = HANDLER_THREADS
+    # One pooled connection per worker thread, so no TLS handshake is repeated under load.
+    configuration.connection_pool_maxsize = WORKER_THREADS
     return client.ApiClient(configuration)
 
 

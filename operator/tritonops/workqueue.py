@@ -1,0 +1,65 @@
+"""A deduplicating queue of object keys, in the manner of client-go's workqueue.
+
+Watch events only mark a key as needing work; workers reconcile each key from the latest state. A
+burst of events for one object then costs one reconciliation, and no event body waits in a queue.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Hashable
+
+
+class WorkQueue:
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._order: collections.deque[Hashable] = collections.deque()
+        self._waiting: set[Hashable] = set()
+        self._processing: set[Hashable] = set()
+        # Keys added while being processed: they go round once more when their worker is done.
+        self._dirty: set[Hashable] = set()
+        self._closed = False
+
+    def add(self, key: Hashable) -> None:
+        with self._condition:
+            if self._closed or key in self._waiting:
+                return
+            if key in self._processing:
+                self._dirty.add(key)
+                return
+            self._waiting.add(key)
+            self._order.append(key)
+            self._condition.notify()
+
+    def get(self, *, timeout: float | None = None) -> Hashable | None:
+        """The next key to work on, or None when the queue is closed or the timeout passed."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._order or self._closed, timeout=timeout) or self._closed:
+                return None
+            key = self._order.popleft()
+            self._waiting.discard(key)
+            self._processing.add(key)
+            return key
+
+    def done(self, key: Hashable) -> None:
+        with self._condition:
+            self._processing.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self._waiting.add(key)
+                self._order.append(key)
+                self._condition.notify()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    def __len__(self) -> int:
+        with self._condition:
+            return len(self._order)
