@@ -6,7 +6,6 @@ import collections
 import dataclasses
 import datetime
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -48,17 +47,11 @@ class Controller:
     def __init__(self, writer: KubernetesWriter, *, clock: Callable[[], datetime.datetime] = _utcnow) -> None:
         self.writer = writer
         self.clock = clock
-        self._locks: dict[Key, threading.Lock] = collections.defaultdict(threading.Lock)
-        self._locks_guard = threading.Lock()
         # What this process last wrote, so that a watch that has not caught up yet causes no second write.
         self._written_status: dict[Key, tuple[int, Mapping[str, Any]]] = {}
         self._applied: dict[Key, dict[tuple[str, str], str]] = collections.defaultdict(dict)
         # The last summary of each child seen in a watch event; most events change nothing we read.
         self._seen_children: dict[Key, dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
-
-    def _lock(self, key: Key) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks[key]
 
     def _fresh(self, body: Mapping[str, Any], key: Key) -> Mapping[str, Any]:
         remembered = self._written_status.get(key)
@@ -99,22 +92,22 @@ class Controller:
     def reconcile(self, body: Mapping[str, Any], children: ChildState) -> Plan | None:
         key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
         started = time.monotonic()
-        with self._lock(key):
-            resource = ModelDeployment.from_body(self._fresh(body, key))
-            try:
-                plan = self._reconcile_locked(resource, children)
-            except ApiException as error:
-                metrics.reconcile_total.labels(result="error").inc()
-                logger.error("reconcile of %s/%s failed: %s %s", key[0], key[1], error.status, error.reason)
-                self.writer.emit_event(resource, Event("Warning", "ReconcileFailed", f"API error {error.status}: {error.reason}"), now=self.clock())
-                return None
-            finally:
-                metrics.reconcile_duration_seconds.observe(time.monotonic() - started)
+        # No lock: the work queue never hands one key to two workers at once.
+        resource = ModelDeployment.from_body(self._fresh(body, key))
+        try:
+            plan = self._reconcile_once(resource, children)
+        except ApiException as error:
+            metrics.reconcile_total.labels(result="error").inc()
+            logger.error("reconcile of %s/%s failed: %s %s", key[0], key[1], error.status, error.reason)
+            self.writer.emit_event(resource, Event("Warning", "ReconcileFailed", f"API error {error.status}: {error.reason}"), now=self.clock())
+            return None
+        finally:
+            metrics.reconcile_duration_seconds.observe(time.monotonic() - started)
         metrics.reconcile_total.labels(result="success").inc()
         metrics.record_status(namespace=key[0], name=key[1], phase=str(plan.status.get("phase")), weight=int(plan.status.get("canaryWeight", 0)))
         return plan
 
-    def _reconcile_locked(self, resource: ModelDeployment, children: ChildState) -> Plan:
+    def _reconcile_once(self, resource: ModelDeployment, children: ChildState) -> Plan:
         deployments = list(children.deployments)
         observations = observe.observations_from(
             deployments=deployments, unschedulable=children.unschedulable, autoscaler_exists=children.autoscaler_hash is not None

@@ -17,6 +17,7 @@ from kubernetes.client.rest import ApiException
 
 from tritonops import constants, metrics
 from tritonops.desired.revision import stable_hash
+from tritonops.engine import conditions
 from tritonops.engine.actions import ChildReference, Event, Scale
 from tritonops.resource import ModelDeployment
 
@@ -120,7 +121,7 @@ class KubernetesWriter:
         return updated
 
     def emit_event(self, resource: ModelDeployment, event: Event, *, now: datetime.datetime) -> None:
-        stamp = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = conditions.timestamp(now)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
