@@ -36,3 +36,9 @@ class Plan:
     scale: Sequence[Scale] = ()
     delete: Sequence[ChildReference] = ()
     events: Sequence[Event] = ()
+    # One-shot annotations (promote, abort, retry) read in this pass; removed once status is written.
+    remove_annotations: Sequence[str] = ()
+    # Reconcile again after this many seconds even if nothing changes (analysis, step and deadline timers).
+    requeue_after: float | None = None
+    promoted: bool = False
+    rollback_reason: str | None = None

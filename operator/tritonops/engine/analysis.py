@@ -45,6 +45,8 @@ class Verdict:
     result: Result
     checks: Sequence[Check]
     reason: str
+    # Requests each revision served in the window, for the record in status.
+    requests: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def failed_checks(self) -> int:
@@ -64,8 +66,11 @@ def judge(
     requests can neither prove a version good nor condemn it.
     """
     minimum = int(analysis.get("minRequests", 20))
+    requests = {"canary": canary.requests, **({"stable": stable.requests} if stable is not None else {})}
     if canary.requests < minimum:
-        return Verdict("Inconclusive", (), f"{canary.requests} canary requests in the window, fewer than minRequests {minimum}")
+        return Verdict(
+            "Inconclusive", (), f"{canary.requests} canary requests in the window, fewer than minRequests {minimum}", requests
+        )
     checks: list[Check] = []
     success = analysis.get("successRate") or {}
     if "min" in success:
@@ -101,8 +106,12 @@ def judge(
         checks.append(Check(str(custom["name"]), "canary", value, " and ".join(bounds), passed))
     failed = [check for check in checks if check.passed is False]
     if failed:
-        return Verdict("Failed", checks, "; ".join(f"{c.check} {c.value} not {c.threshold}" for c in failed))
+        return Verdict("Failed", checks, "; ".join(f"{c.check} {_shown(c.value)} not {c.threshold}" for c in failed), requests)
     if any(check.passed is None for check in checks):
         unknown = ", ".join(check.check for check in checks if check.passed is None)
-        return Verdict("Inconclusive", checks, f"no value for {unknown}")
-    return Verdict("Passed", checks, "every check passed")
+        return Verdict("Inconclusive", checks, f"no value for {unknown}", requests)
+    return Verdict("Passed", checks, "every check passed", requests)
+
+
+def _shown(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4g}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
+from tritonops.engine.analysis import Verdict
+
 
 @dataclasses.dataclass(frozen=True)
 class DeploymentObservation:
@@ -31,7 +33,24 @@ class UnschedulablePod:
 
 
 @dataclasses.dataclass(frozen=True)
+class PodFailure:
+    """A Triton container that died: a crash, or a model that failed to load (Triton then exits)."""
+
+    name: str
+    revision: str
+    reason: str  # CanaryCrashed | ModelLoadFailed
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Observations:
     deployments: Mapping[str, DeploymentObservation] = dataclasses.field(default_factory=dict)  # by revision
     unschedulable: Sequence[UnschedulablePod] = ()
     autoscaler_exists: bool = False
+    pod_failures: Sequence[PodFailure] = ()
+    # Set only when a canary is about to be created and the cluster's free GPUs cannot hold it.
+    capacity_shortfall: str | None = None
+    # The analysis window measured in this pass, when one was due.
+    analysis: Verdict | None = None
+    # Names of route and revision-Service children that exist (gatewayAPI router), to delete leftovers.
+    routing_children: Sequence[tuple[str, str]] = ()

@@ -12,10 +12,11 @@ from tritonops.desired.autoscaler import autoscaler_name, build_autoscaler
 from tritonops.desired.deployment import build_deployment
 from tritonops.desired.revision import Revision, revision_of
 from tritonops.desired.service import build_service, endpoints
-from tritonops.engine import conditions
+from tritonops.engine import conditions, rollout
 from tritonops.engine.actions import ChildReference, Event, Plan, Scale
 from tritonops.engine.observations import DeploymentObservation, Observations
 from tritonops.resource import ModelDeployment
+from tritonops.routers import router_for
 
 HISTORY_LIMIT = 10
 
@@ -63,60 +64,58 @@ def _observed_totals(observations: Observations) -> tuple[int, int]:
     return replicas, ready
 
 
+def _steady(resource: ModelDeployment, observations: Observations, *, revision: Revision, now: datetime.datetime) -> rollout.Outcome:
+    """The spec's revision is the stable one (or the first one, deployed directly)."""
+    previous = resource.status
+    replicas = int(resource.spec.get("replicas", 1))
+    events: list[Event] = []
+    if not previous.get("stableRevision"):
+        events.append(Event("Normal", "Deployed", f"deploying model {resource.model_name} version {revision.version} (revision {revision.hash})"))
+    canary = previous.get("canaryRevision")
+    if canary and canary.get("hash") != revision.hash:
+        # The spec went back to the stable revision in the middle of a rollout.
+        events.append(Event("Normal", "RolloutCancelled", f"the spec asks for stable revision {revision.hash} again; revision {canary.get('hash')} is removed"))
+    health = _health(
+        resource, observations.deployments.get(revision.hash), replicas=replicas, shortfall=_gpu_shortfall(resource, observations, revision.hash)
+    )
+    kept = {key: previous[key] for key in ("failedRevision", "lastAnalysis") if key in previous}
+    return rollout.Outcome(
+        phase=health.phase, reason=health.reason, message=health.message, stable=revision, desired_replicas=replicas,
+        rollout_status=kept, events=events, progressing=health.phase in ("Progressing", "WaitingForCapacity"),
+    )
+
+
+def outcome_of(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> rollout.Outcome:
+    revision = revision_of(resource)
+    stable_status = resource.status.get("stableRevision")
+    if not stable_status or stable_status.get("hash") == revision.hash:
+        return _steady(resource, observations, revision=revision, now=now)
+    stable = Revision(hash=str(stable_status["hash"]), version=str(stable_status.get("version", "")), image=str(stable_status.get("image", "")))
+    return rollout.advance(resource, observations, desired=revision, stable=stable, now=now)
+
+
 def plan(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> Plan:
     """The whole decision for one ModelDeployment; the caller performs it."""
     revision = revision_of(resource)
     previous: Mapping[str, Any] = resource.status
     replicas = int(resource.spec.get("replicas", 1))
-    strategy = str(resource.section("rollout").get("strategy", "Canary"))
-    events: list[Event] = []
-    stable_status = previous.get("stableRevision")
-    history = list(previous.get("history") or [])
+    outcome = outcome_of(resource, observations, now=now)
+    events = list(outcome.events)
+    stable = outcome.stable
 
     applies: list[Mapping[str, Any]] = [build_service(resource)]
     scales: list[Scale] = []
-    keep: set[str] = {revision.hash}
-    canary_status: Mapping[str, Any] | None = None
-
-    if not stable_status or stable_status.get("hash") == revision.hash:
-        # Steady state, or the very first revision, which is deployed directly.
-        stable = revision
-        if not stable_status:
-            events.append(Event("Normal", "Deployed", f"deploying model {resource.model_name} version {revision.version} (revision {revision.hash})"))
-        health = _health(
-            resource,
-            observations.deployments.get(revision.hash),
-            replicas=replicas,
-            shortfall=_gpu_shortfall(resource, observations, revision.hash),
-        )
-    else:
-        # A new revision. The old one keeps serving until the new one is Ready, then it is removed.
-        old_hash = str(stable_status["hash"])
-        new_observation = observations.deployments.get(revision.hash)
-        if new_observation is not None and new_observation.ready() and new_observation.replicas == replicas:
-            stable = revision
-            history.append(
-                {"hash": revision.hash, "version": revision.version, "outcome": "Promoted", "at": conditions.timestamp(now), "reason": f"{strategy} replacement: new revision Ready"}
-            )
-            events.append(Event("Normal", "Promoted", f"revision {revision.hash} (version {revision.version}) replaced {old_hash}"))
-            health = _health(resource, new_observation, replicas=replicas, shortfall=None)
-        else:
-            stable = Revision(hash=old_hash, version=str(stable_status.get("version", "")), image=str(stable_status.get("image", "")))
-            keep.add(old_hash)
-            old_observation = observations.deployments.get(old_hash)
-            if old_observation is not None and old_observation.replicas != replicas:
-                scales.append(Scale(name=old_observation.name, replicas=replicas))
-            canary_status = revision.as_status()
-            if (previous.get("canaryRevision") or {}).get("hash") != revision.hash:
-                events.append(Event("Normal", "RolloutStarted", f"rolling out revision {revision.hash} (version {revision.version}) with strategy {strategy}"))
-            shortfall = _gpu_shortfall(resource, observations, revision.hash)
-            health = (
-                _Health("WaitingForCapacity", "InsufficientGPU", shortfall)
-                if shortfall
-                else _Health("Progressing", "NewRevisionStarting", f"waiting for revision {revision.hash} to be Ready")
-            )
-
-    applies.append(build_deployment(resource, revision, replicas=replicas))
+    keep: set[str] = {stable.hash}
+    if outcome.desired_replicas is not None:
+        keep.add(revision.hash)
+        applies.append(build_deployment(resource, revision, replicas=outcome.desired_replicas))
+    old = observations.deployments.get(stable.hash) if stable.hash != revision.hash else None
+    if old is not None and outcome.stable_replicas is not None and old.replicas != outcome.stable_replicas:
+        scales.append(Scale(name=old.name, replicas=outcome.stable_replicas))
+    traffic = router_for(resource)(
+        resource, stable=stable.hash, canary=outcome.canary.hash if outcome.canary else None, weight=outcome.route_weight, total=replicas
+    )
+    applies.extend(traffic.manifests)
     autoscaler = build_autoscaler(resource)
     deletes: list[ChildReference] = []
     if autoscaler is not None:
@@ -126,22 +125,27 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
     for hash_, observation in sorted(observations.deployments.items()):
         if hash_ not in keep:
             deletes.append(ChildReference("apps/v1", "Deployment", observation.name))
+    wanted = {(str(manifest["kind"]), str(manifest["metadata"]["name"])) for manifest in traffic.manifests}
+    for kind, name in observations.routing_children:
+        if (kind, name) not in wanted:
+            api_version = "v1" if kind == "Service" else "gateway.networking.k8s.io/v1"
+            deletes.append(ChildReference(api_version, kind, name))
 
-    if health.phase != previous.get("phase"):
-        if health.phase == "WaitingForCapacity":
-            events.append(Event("Warning", "InsufficientGPU", health.message))
-        elif health.phase == "Degraded":
-            events.append(Event("Warning", "Degraded", health.message))
+    if outcome.phase != previous.get("phase"):
+        if outcome.phase == "WaitingForCapacity":
+            events.append(Event("Warning", "InsufficientGPU", outcome.message))
+        elif outcome.phase == "Degraded":
+            events.append(Event("Warning", "Degraded", outcome.message))
 
     _, observed_ready = _observed_totals(observations)
     # The replicas of the Deployments this plan keeps: what the scale subresource reports as current.
-    planned_replicas = replicas + sum(
-        observation.replicas for hash_, observation in observations.deployments.items() if hash_ in keep and hash_ != revision.hash
-    )
-    existing_conditions = list(previous.get("conditions") or [])
+    planned_replicas = (outcome.desired_replicas or 0) if revision.hash in keep else 0
+    if old is not None:
+        planned_replicas += outcome.stable_replicas if outcome.stable_replicas is not None else old.replicas
     generation = resource.generation
     updated_conditions = conditions.set_condition(
-        existing_conditions, type="Ready", status=health.phase == "Ready", reason=health.reason, message=health.message, generation=generation, now=now
+        list(previous.get("conditions") or []), type="Ready", status=outcome.phase == "Ready", reason=outcome.reason,
+        message=outcome.message, generation=generation, now=now,
     )
     stable_observation = observations.deployments.get(stable.hash)
     available = replicas == 0 or (stable_observation is not None and stable_observation.available_replicas > 0)
@@ -154,24 +158,29 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         generation=generation,
         now=now,
     )
-    progressing = health.phase in ("Progressing", "WaitingForCapacity") or canary_status is not None
     updated_conditions = conditions.set_condition(
         updated_conditions,
         type="Progressing",
-        status=progressing,
-        reason=health.reason if progressing else "Settled",
-        message=health.message if progressing else f"revision {stable.hash} is settled",
+        status=outcome.progressing,
+        reason=outcome.reason if outcome.progressing else "Settled",
+        message=outcome.message if outcome.progressing else f"revision {stable.hash} is settled",
         generation=generation,
         now=now,
     )
+    rolled_back = outcome.phase == "RolledBack"
+    if rolled_back or any(condition.get("type") == "RolledBack" for condition in updated_conditions):
+        updated_conditions = conditions.set_condition(
+            updated_conditions, type="RolledBack", status=rolled_back, reason=outcome.reason if rolled_back else "NotRolledBack",
+            message=outcome.message if rolled_back else "the spec's revision is not a rolled-back one", generation=generation, now=now,
+        )
 
     status: dict[str, Any] = {
         "observedGeneration": generation,
-        "phase": health.phase,
+        "phase": outcome.phase,
         "model": resource.model_name,
-        "message": health.message,
+        "message": outcome.message,
         "stableRevision": stable.as_status(),
-        "canaryWeight": 0,
+        "canaryWeight": outcome.effective_weight,
         "replicas": planned_replicas,
         "readyReplicas": observed_ready,
         "readyText": f"{observed_ready}/{replicas}",
@@ -179,12 +188,12 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         "endpoints": endpoints(resource),
         "conditions": updated_conditions,
     }
-    if canary_status is not None:
-        status["canaryRevision"] = dict(canary_status)
+    status.update(outcome.rollout_status)
+    history = [*list(previous.get("history") or []), *outcome.history]
     if history:
         status["history"] = history[-HISTORY_LIMIT:]
-    # Rollout state that this stage does not manage yet is carried over untouched.
-    for key in ("failedRevision", "lastAnalysis", "currentStep"):
-        if key in previous:
-            status[key] = previous[key]
-    return Plan(status=status, apply=applies, scale=scales, delete=deletes, events=events)
+    present = [name for name in rollout.ONE_SHOT_ANNOTATIONS if name in resource.annotations]
+    return Plan(
+        status=status, apply=applies, scale=scales, delete=deletes, events=events, remove_annotations=present,
+        requeue_after=outcome.requeue_after, promoted=outcome.promoted, rollback_reason=outcome.rollback_reason,
+    )

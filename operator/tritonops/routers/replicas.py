@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from tritonops.resource import ModelDeployment
+from tritonops.routers import TrafficPlan
+
 
 @dataclasses.dataclass(frozen=True)
 class ReplicaSplit:
@@ -27,3 +30,11 @@ def split(*, total: int, weight: int) -> ReplicaSplit:
     # Keep at least one stable pod while the canary is only being tried.
     stable = max(1, total - canary)
     return ReplicaSplit(stable=stable, canary=canary)
+
+
+def route(resource: ModelDeployment, *, stable: str, canary: str | None, weight: int, total: int) -> TrafficPlan:
+    """The Service selects every Triton pod, so pods are the split and the weight is their ratio."""
+    if canary is None:
+        return TrafficPlan(stable_replicas=total, canary_replicas=0, effective_weight=0)
+    replicas = split(total=total, weight=weight)
+    return TrafficPlan(stable_replicas=replicas.stable, canary_replicas=replicas.canary, effective_weight=replicas.effective_weight)

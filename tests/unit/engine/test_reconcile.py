@@ -133,7 +133,8 @@ def test_new_revision_keeps_the_old_one_until_the_new_one_is_ready() -> None:
     new_hash = revision_of(new).hash
     observations = Observations(deployments={old_hash: _observe(old, replicas=2, ready=2)})
     started = plan(new, observations, now=LATER)
-    assert started.status["phase"] == "Progressing"
+    assert started.status["phase"] == "Promoting"
+    assert started.status["canaryWeight"] == 100
     assert started.status["stableRevision"]["hash"] == old_hash
     assert started.status["canaryRevision"] == {"hash": new_hash, "version": "2", "image": new.spec["server"]["image"]}
     assert started.delete == []
@@ -155,12 +156,16 @@ def test_new_revision_keeps_the_old_one_until_the_new_one_is_ready() -> None:
     assert "Promoted" in _event_reasons(done)
 
 
-def test_old_revision_follows_replica_changes_during_a_replacement() -> None:
+def test_old_revision_is_scaled_to_its_share_of_the_first_canary_step() -> None:
     old = model_deployment({"replicas": 2})
     old_hash = revision_of(old).hash
     new = model_deployment({"replicas": 4, "model": {"version": "2"}}, status={"phase": "Ready", "stableRevision": revision_of(old).as_status()})
     result = plan(new, Observations(deployments={old_hash: _observe(old, replicas=2, ready=2)}), now=NOW)
-    assert result.scale == [Scale(name=f"resnet-{old_hash}", replicas=4)]
+    # 10% of 4 replicas rounds to 0, and a canary always gets at least one pod.
+    assert result.scale == [Scale(name=f"resnet-{old_hash}", replicas=3)]
+    canary = next(m for m in result.apply if m["kind"] == "Deployment")
+    assert canary["spec"]["replicas"] == 1
+    assert (result.status["phase"], result.status["canaryWeight"], result.status["replicas"]) == ("Canary", 25, 4)
 
 
 def test_returning_to_the_stable_revision_removes_the_new_one() -> None:

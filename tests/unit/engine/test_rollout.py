@@ -1,0 +1,331 @@
+"""Every transition of the canary state machine, driven through the pure plan."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from tests.harness.specs import model_deployment
+from tritonops import constants
+from tritonops.desired.revision import revision_of
+from tritonops.engine.actions import ChildReference, Plan, Scale
+from tritonops.engine.analysis import Check, Verdict
+from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, UnschedulablePod
+from tritonops.engine.reconcile import plan
+from tritonops.engine.rollout import analysis_due
+
+T0 = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.timezone.utc)
+ROLLOUT = {"steps": [25, 50], "stepSeconds": 30, "progressDeadlineSeconds": 120, "analysis": {"intervalSeconds": 10, "failureLimit": 2}}
+PASSED = Verdict("Passed", (Check("successRate", "canary", 1.0, ">= 0.99", True),), "every check passed", {"canary": 40, "stable": 120})
+FAILED = Verdict("Failed", (Check("successRate", "canary", 0.5, ">= 0.99", False),), "successRate 0.5 not >= 0.99", {"canary": 40, "stable": 120})
+INCONCLUSIVE = Verdict("Inconclusive", (), "3 canary requests in the window, fewer than minRequests 20", {"canary": 3})
+
+
+def at(seconds: float) -> datetime.datetime:
+    return T0 + datetime.timedelta(seconds=seconds)
+
+
+def spec(version: str = "2", **overrides: Any) -> dict[str, Any]:
+    rollout = {**ROLLOUT, **overrides.pop("rollout", {})}
+    return {"replicas": 4, "model": {"version": version}, "rollout": rollout, **overrides}
+
+
+OLD = revision_of(model_deployment(spec(version="1")))
+NEW = revision_of(model_deployment(spec()))
+
+
+def observe(revision: str, *, replicas: int, ready: int | None = None) -> DeploymentObservation:
+    ready = replicas if ready is None else ready
+    return DeploymentObservation(name=f"resnet-{revision}", revision=revision, replicas=replicas, ready_replicas=ready,
+                                 available_replicas=ready, updated_replicas=replicas)
+
+
+def stable_status() -> dict[str, Any]:
+    return {"phase": "Ready", "stableRevision": OLD.as_status()}
+
+
+def run(status: dict[str, Any], when: float, *, annotations: dict[str, str] | None = None, spec_body: dict[str, Any] | None = None,
+        canary: int | None = None, canary_ready: int | None = None, stable: int = 4, **observed: Any) -> Plan:
+    resource = model_deployment(spec_body or spec(), status=status)
+    if annotations:
+        resource = model_deployment(spec_body or spec(), status=status)
+        object.__setattr__(resource, "annotations", annotations)
+    deployments = {OLD.hash: observe(OLD.hash, replicas=stable)}
+    if canary is not None:
+        deployments[NEW.hash] = observe(NEW.hash, replicas=canary, ready=canary_ready)
+    return plan(resource, Observations(deployments=deployments, **observed), now=at(when))
+
+
+def reasons(result: Plan) -> list[str]:
+    return [event.reason for event in result.events]
+
+
+def deployment_replicas(result: Plan) -> dict[str, int]:
+    return {m["metadata"]["name"]: m["spec"]["replicas"] for m in result.apply if m["kind"] == "Deployment"}
+
+
+def started() -> Plan:
+    return run(stable_status(), 0)
+
+
+def at_step_one_ready() -> dict[str, Any]:
+    """Status right after the canary of step 1 turned Ready (1 of 4 pods at 25%)."""
+    return dict(run(dict(started().status), 1, canary=1, stable=3).status)
+
+
+def test_a_new_revision_starts_a_canary_at_the_first_step() -> None:
+    result = started()
+    assert reasons(result) == ["RolloutStarted"]
+    assert result.status["phase"] == "Canary"
+    assert result.status["stableRevision"]["hash"] == OLD.hash
+    assert result.status["canaryRevision"]["hash"] == NEW.hash
+    assert (result.status["currentStep"], result.status["canaryWeight"], result.status["failedAnalyses"]) == (0, 25, 0)
+    assert result.status["stepStartedAt"] == "2026-11-22T12:00:00Z"
+    assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 1}
+    assert result.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=3)]
+    assert result.delete == []
+    assert result.requeue_after == 10
+
+
+def test_a_canary_that_cannot_fit_waits_for_capacity_without_creating_pods() -> None:
+    shortfall = "canary needs 1 pod(s) with 1 nvidia.com/gpu of product NVIDIA-L4; free for 0"
+    result = run(stable_status(), 0, capacity_shortfall=shortfall)
+    assert result.status["phase"] == "WaitingForCapacity"
+    assert result.status["message"] == shortfall
+    assert deployment_replicas(result) == {}
+    assert result.scale == []  # the stable keeps all 4 pods
+    assert "stepStartedAt" not in result.status
+    assert reasons(result) == ["RolloutStarted", "InsufficientGPU"]
+    assert result.requeue_after == 10
+    # Once the capacity is there, the canary is created and its clock starts.
+    later = run(dict(result.status), 40)
+    assert later.status["phase"] == "Canary"
+    assert later.status["stepStartedAt"] == "2026-11-22T12:00:40Z"
+    assert deployment_replicas(later) == {f"resnet-{NEW.hash}": 1}
+    assert reasons(later) == []
+
+
+def test_canary_pods_the_scheduler_refuses_wait_for_capacity_and_never_hit_the_deadline() -> None:
+    stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/6 nodes are available: 6 Insufficient nvidia.com/gpu.")]
+    result = run(dict(started().status), 500, canary=1, canary_ready=0, stable=3, unschedulable=stuck)
+    assert result.status["phase"] == "WaitingForCapacity"
+    assert "Insufficient nvidia.com/gpu" in result.status["message"]
+    assert result.rollback_reason is None
+    assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 1}
+
+
+def test_analysis_is_due_only_when_the_canary_is_ready_and_an_interval_passed() -> None:
+    status = at_step_one_ready()
+    resource = model_deployment(spec(), status=status)
+    ready = Observations(deployments={NEW.hash: observe(NEW.hash, replicas=1)})
+    starting = Observations(deployments={NEW.hash: observe(NEW.hash, replicas=1, ready=0)})
+    assert not analysis_due(resource, ready, now=at(9))
+    assert analysis_due(resource, ready, now=at(10))
+    assert not analysis_due(resource, starting, now=at(10))
+    after = dict(run(status, 10, canary=1, stable=3, analysis=PASSED).status)
+    assert not analysis_due(model_deployment(spec(), status=after), ready, now=at(19))
+    assert analysis_due(model_deployment(spec(), status=after), ready, now=at(20))
+
+
+def test_a_passed_analysis_is_recorded_and_the_step_holds_until_step_seconds() -> None:
+    result = run(at_step_one_ready(), 10, canary=1, stable=3, analysis=PASSED)
+    assert result.status["lastAnalysis"]["result"] == "Passed"
+    assert result.status["lastAnalysis"]["measurements"][0] == {"check": "successRate", "revision": "canary", "value": 1.0, "threshold": ">= 0.99", "passed": True}
+    assert result.status["lastAnalysis"]["requests"] == {"canary": 40, "stable": 120}
+    assert result.status["currentStep"] == 0
+    assert reasons(result) == []
+    assert result.requeue_after == 10
+
+
+def test_step_advances_after_step_seconds_with_a_passed_analysis() -> None:
+    status = dict(run(at_step_one_ready(), 20, canary=1, stable=3, analysis=PASSED).status)
+    result = run(status, 30, canary=1, stable=3, analysis=PASSED)
+    assert reasons(result) == ["StepAdvanced"]
+    assert (result.status["currentStep"], result.status["canaryWeight"]) == (1, 50)
+    assert result.status["stepStartedAt"] == "2026-11-22T12:00:30Z"
+    assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 2}
+    assert result.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=2)]
+
+
+def test_inconclusive_windows_neither_advance_nor_count_as_failures() -> None:
+    status = at_step_one_ready()
+    for second in (10, 20, 30, 40, 50):
+        result = run(status, second, canary=1, stable=3, analysis=INCONCLUSIVE)
+        status = dict(result.status)
+        assert (status["phase"], status["currentStep"], status["failedAnalyses"]) == ("Canary", 0, 0)
+        assert reasons(result) == []
+    assert "fewer than minRequests" in status["message"]
+
+
+def test_one_failed_analysis_below_the_limit_is_counted_and_reported() -> None:
+    result = run(at_step_one_ready(), 10, canary=1, stable=3, analysis=FAILED)
+    assert result.status["failedAnalyses"] == 1
+    assert result.status["phase"] == "Canary"
+    assert reasons(result) == ["AnalysisFailed"]
+    assert result.events[0].type == "Warning" and "1/2 failed analyses" in result.events[0].message
+
+
+def test_failure_limit_rolls_back_at_once() -> None:
+    status = dict(run(at_step_one_ready(), 10, canary=1, stable=3, analysis=FAILED).status)
+    result = run(status, 20, canary=1, stable=3, analysis=FAILED)
+    assert result.rollback_reason == "AnalysisFailed"
+    assert result.status["phase"] == "RolledBack"
+    assert result.status["canaryWeight"] == 0
+    assert "canaryRevision" not in result.status and "currentStep" not in result.status
+    failed = result.status["failedRevision"]
+    assert (failed["hash"], failed["reason"], failed["at"]) == (NEW.hash, "AnalysisFailed", "2026-11-22T12:00:20Z")
+    assert failed["measurements"][0]["value"] == 0.5
+    assert result.status["history"][-1] == {"hash": NEW.hash, "version": "2", "outcome": "RolledBack", "at": "2026-11-22T12:00:20Z", "reason": failed["reason"] + ": " + failed["message"]}
+    assert result.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{NEW.hash}")]
+    assert result.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=4)]
+    assert reasons(result) == ["AnalysisFailed", "RolledBack"]
+    conditions = {c["type"]: c for c in result.status["conditions"]}
+    assert conditions["RolledBack"]["status"] == "True"
+    assert conditions["Ready"]["status"] == "False"
+
+
+def test_a_crashed_or_unloadable_canary_pod_rolls_back_without_waiting_for_analysis() -> None:
+    for reason in ("CanaryCrashed", "ModelLoadFailed"):
+        failure = PodFailure(name="resnet-x-1", revision=NEW.hash, reason=reason, message="exit code 1")
+        result = run(at_step_one_ready(), 2, canary=1, stable=3, pod_failures=[failure])
+        assert result.rollback_reason == reason
+        assert result.status["failedRevision"]["reason"] == reason
+        assert "resnet-x-1" in result.status["failedRevision"]["message"]
+
+
+def test_a_failure_of_a_stable_pod_does_not_roll_the_canary_back() -> None:
+    failure = PodFailure(name="old", revision=OLD.hash, reason="CanaryCrashed", message="exit code 1")
+    result = run(at_step_one_ready(), 2, canary=1, stable=3, pod_failures=[failure])
+    assert result.rollback_reason is None and result.status["phase"] == "Canary"
+
+
+def test_canary_pods_not_ready_by_the_progress_deadline_roll_back() -> None:
+    status = dict(started().status)
+    waiting = run(status, 100, canary=1, canary_ready=0, stable=3)
+    # Pods turning Ready arrive as watch events; the timer only needs to catch the deadline.
+    assert waiting.status["phase"] == "Canary" and waiting.requeue_after == 21
+    result = run(status, 121, canary=1, canary_ready=0, stable=3)
+    assert result.rollback_reason == "ProgressDeadlineExceeded"
+    assert "0/1 canary pods Ready after 120s" in result.status["failedRevision"]["message"]
+
+
+def _at_last_step() -> dict[str, Any]:
+    status = dict(run(at_step_one_ready(), 30, canary=1, stable=3, analysis=PASSED).status)
+    assert status["currentStep"] == 1
+    return dict(run(status, 31, canary=2, stable=2).status)
+
+
+def test_after_the_last_step_the_canary_is_promoted_then_the_old_revision_removed() -> None:
+    status = _at_last_step()
+    promoting = run(status, 60, canary=2, stable=2, analysis=PASSED)
+    assert promoting.status["phase"] == "Promoting"
+    assert reasons(promoting) == ["Promoting"]
+    assert promoting.status["canaryWeight"] == 100
+    assert deployment_replicas(promoting) == {f"resnet-{NEW.hash}": 4}
+    assert promoting.scale == [] and promoting.delete == []  # the old pods serve until the new ones are Ready
+    assert not promoting.promoted
+
+    still = run(dict(promoting.status), 61, canary=4, canary_ready=3, stable=2)
+    assert still.status["phase"] == "Promoting" and reasons(still) == [] and still.delete == []
+
+    done = run(dict(still.status), 62, canary=4, stable=2)
+    assert done.promoted
+    assert done.status["phase"] == "Ready"
+    assert done.status["stableRevision"]["hash"] == NEW.hash
+    assert "canaryRevision" not in done.status and done.status["canaryWeight"] == 0
+    assert done.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{OLD.hash}")]
+    assert done.status["history"][-1]["outcome"] == "Promoted"
+    assert reasons(done) == ["Promoted"]
+
+
+def test_the_same_status_and_observations_give_the_same_decision_so_a_restart_resumes() -> None:
+    status = _at_last_step()
+    first = run(status, 45, canary=2, stable=2)
+    again = run(status, 45, canary=2, stable=2)
+    assert first.status == again.status and first.events == again.events == []
+    assert first.status["currentStep"] == 1
+
+
+def test_paused_holds_the_step_but_keeps_rollback_armed() -> None:
+    paused = spec(rollout={"paused": True})
+    status = dict(run(at_step_one_ready(), 20, canary=1, stable=3, analysis=PASSED, spec_body=paused).status)
+    held = run(status, 60, canary=1, stable=3, analysis=PASSED, spec_body=paused)
+    assert (held.status["phase"], held.status["currentStep"]) == ("Canary", 0)
+    assert held.status["message"].startswith("paused at step 1/2")
+    failed = run(dict(run(status, 70, canary=1, stable=3, analysis=FAILED, spec_body=paused).status), 80, canary=1, stable=3,
+                 analysis=FAILED, spec_body=paused)
+    assert failed.rollback_reason == "AnalysisFailed"
+    resumed = run(dict(held.status), 70, canary=1, stable=3, analysis=PASSED)
+    assert resumed.status["currentStep"] == 1
+
+
+def test_abort_rolls_back_now_and_the_annotation_is_removed() -> None:
+    result = run(at_step_one_ready(), 5, canary=1, stable=3, annotations={constants.ANNOTATION_ABORT: "now"})
+    assert result.rollback_reason == "Aborted"
+    assert result.status["failedRevision"]["reason"] == "Aborted"
+    assert result.remove_annotations == [constants.ANNOTATION_ABORT]
+
+
+def test_promote_skips_the_remaining_steps() -> None:
+    result = run(at_step_one_ready(), 5, canary=1, stable=3, annotations={constants.ANNOTATION_PROMOTE: "now"})
+    assert result.status["phase"] == "Promoting"
+    assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 4}
+    assert result.remove_annotations == [constants.ANNOTATION_PROMOTE]
+    # Without the annotation (removed) the promotion carries on.
+    assert run(dict(result.status), 6, canary=4, canary_ready=2, stable=3).status["phase"] == "Promoting"
+
+
+def _rolled_back() -> dict[str, Any]:
+    status = dict(run(at_step_one_ready(), 10, canary=1, stable=3, analysis=FAILED).status)
+    return dict(run(status, 20, canary=1, stable=3, analysis=FAILED).status)
+
+
+def test_a_rolled_back_revision_is_not_retried_until_the_spec_changes() -> None:
+    held = run(_rolled_back(), 100)
+    assert held.status["phase"] == "RolledBack"
+    assert "tritonops retry resnet" in held.status["message"]
+    assert deployment_replicas(held) == {} and held.events == []
+    assert held.status["failedRevision"]["hash"] == NEW.hash
+    # A different revision starts a new rollout; the record of the failed one stays.
+    changed = run(_rolled_back(), 100, spec_body=spec(version="3"))
+    assert changed.status["phase"] == "Canary"
+    assert reasons(changed) == ["RolloutStarted"]
+    assert changed.status["failedRevision"]["hash"] == NEW.hash
+
+
+def test_retry_starts_the_failed_revision_again() -> None:
+    result = run(_rolled_back(), 100, annotations={constants.ANNOTATION_RETRY: "now"})
+    assert reasons(result) == ["RetryRequested", "RolloutStarted"]
+    assert result.status["phase"] == "Canary"
+    assert "failedRevision" not in result.status
+    assert result.status["failedAnalyses"] == 0
+    assert result.remove_annotations == [constants.ANNOTATION_RETRY]
+
+
+def test_a_newer_revision_supersedes_the_canary_in_flight() -> None:
+    third = revision_of(model_deployment(spec(version="3")))
+    result = run(at_step_one_ready(), 5, canary=1, stable=3, spec_body=spec(version="3"))
+    assert reasons(result) == ["RolloutSuperseded", "RolloutStarted"]
+    assert result.status["canaryRevision"]["hash"] == third.hash
+    assert result.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{NEW.hash}")]
+
+
+def test_gateway_api_routes_carry_the_exact_weight() -> None:
+    body = spec(traffic={"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "gateway"}]}})
+    result = run(dict(run(stable_status(), 0, spec_body=body).status), 1, canary=1, stable=3, spec_body=body)
+    assert result.status["canaryWeight"] == 25
+    http = next(m for m in result.apply if m["kind"] == "HTTPRoute")
+    assert [b["weight"] for b in http["spec"]["rules"][0]["backendRefs"]] == [75, 25]
+    services = sorted(m["metadata"]["name"] for m in result.apply if m["kind"] == "Service")
+    assert services == sorted(["resnet", f"resnet-{OLD.hash}", f"resnet-{NEW.hash}"])
+    # After a rollback the canary's backend Service is removed.
+    status = dict(run(dict(result.status), 2, canary=1, stable=3, spec_body=body, annotations={constants.ANNOTATION_ABORT: "x"}).status)
+    after = run(status, 3, stable=4, spec_body=body, routing_children=[("Service", f"resnet-{NEW.hash}"), ("HTTPRoute", "resnet-http")])
+    assert ChildReference("v1", "Service", f"resnet-{NEW.hash}") in after.delete
+    assert all(reference.kind != "HTTPRoute" for reference in after.delete)
+
+
+def test_immediate_strategy_promotes_without_steps() -> None:
+    result = run(stable_status(), 0, spec_body=spec(rollout={"strategy": "Immediate"}))
+    assert result.status["phase"] == "Promoting"
+    assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 4}
