@@ -13,8 +13,12 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 
 from tritonops import metrics, observe
-from tritonops.engine import reconcile
+from tritonops.analyzer import Analyzer
+from tritonops.desired.revision import Revision, revision_of
+from tritonops.engine import capacity, reconcile, rollout
 from tritonops.engine.actions import Event, Plan
+from tritonops.engine.analysis import Verdict
+from tritonops.engine.observations import Observations
 from tritonops.kube import KubernetesWriter, manifest_hash
 from tritonops.resource import ModelDeployment
 
@@ -38,14 +42,18 @@ class ChildState:
     """What the watches currently know about one ModelDeployment's children."""
 
     deployments: Iterable[Mapping[str, Any]] = ()
-    unschedulable: Iterable[Mapping[str, Any]] = ()
-    service_hash: str | None = None
+    pods: Iterable[Mapping[str, Any]] = ()
+    # Summaries ({name, appliedHash}) of the main Service and of any per-revision Services.
+    services: Iterable[Mapping[str, Any]] = ()
     autoscaler_hash: str | None = None
 
 
 class Controller:
-    def __init__(self, writer: KubernetesWriter, *, clock: Callable[[], datetime.datetime] = _utcnow) -> None:
+    def __init__(
+        self, writer: KubernetesWriter, *, analyzer: Analyzer | None = None, clock: Callable[[], datetime.datetime] = _utcnow
+    ) -> None:
         self.writer = writer
+        self.analyzer = analyzer or Analyzer()
         self.clock = clock
         # What this process last wrote, so that a watch that has not caught up yet causes no second write.
         self._written_status: dict[Key, tuple[int, Mapping[str, Any]]] = {}
@@ -63,6 +71,7 @@ class Controller:
         self._written_status.pop(key, None)
         self._applied.pop(key, None)
         self._seen_children.pop(key, None)
+        self.analyzer.forget(key)
         metrics.forget(namespace=key[0], name=key[1])
 
     def is_own_echo(self, body: Mapping[str, Any]) -> bool:
@@ -70,8 +79,11 @@ class Controller:
         key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
         remembered = self._written_status.get(key)
         status = body.get("status") or {}
+        annotations = body["metadata"].get("annotations") or {}
         return (
             remembered is not None
+            # A user's promote, abort or retry changes no generation; it must still be seen.
+            and not any(name in annotations for name in rollout.ONE_SHOT_ANNOTATIONS)
             and dict(status) == dict(remembered[1])
             and status.get("observedGeneration") == body["metadata"].get("generation")
         )
@@ -107,15 +119,48 @@ class Controller:
         metrics.record_status(namespace=key[0], name=key[1], phase=str(plan.status.get("phase")), weight=int(plan.status.get("canaryWeight", 0)))
         return plan
 
-    def _reconcile_once(self, resource: ModelDeployment, children: ChildState) -> Plan:
-        deployments = list(children.deployments)
+    def _observe(self, resource: ModelDeployment, children: ChildState, *, now: datetime.datetime) -> Observations:
+        services = list(children.services)
+        routing = [("Service", str(service["name"])) for service in services if service.get("name") != resource.name]
+        if routing:
+            # Revision Services exist only beside the gatewayAPI routes, which are not watched.
+            routing += [("HTTPRoute", f"{resource.name}-http"), ("GRPCRoute", f"{resource.name}-grpc")]
+        pods = list(children.pods)
         observations = observe.observations_from(
-            deployments=deployments, unschedulable=children.unschedulable, autoscaler_exists=children.autoscaler_hash is not None
+            deployments=list(children.deployments), pods=pods, autoscaler_exists=children.autoscaler_hash is not None, routing_children=routing
         )
+        desired = revision_of(resource)
+        needed = rollout.canary_pods_to_place(resource, observations, desired=desired)
+        if needed and int((resource.section("server").get("gpu") or {}).get("count", 0)) > 0:
+            nodes, all_pods = self.writer.list_capacity_inputs()
+            shortfall = capacity.shortfall(nodes=nodes, pods=all_pods, server=resource.section("server"), pods_needed=needed)
+            observations = dataclasses.replace(observations, capacity_shortfall=shortfall)
+        stable_status, canary_status = resource.status.get("stableRevision"), resource.status.get("canaryRevision")
+        if stable_status and canary_status and canary_status.get("hash") == desired.hash and resource.status.get("phase") == "Canary":
+            stable = Revision(hash=str(stable_status["hash"]), version=str(stable_status.get("version", "")), image="")
+            if rollout.analysis_due(resource, observations, now=now):
+                verdict = self.analyzer.analyse(resource, stable=stable, canary=desired, pods=pods)
+                if verdict is not None:
+                    self._record_analysis(resource, verdict)
+                    observations = dataclasses.replace(observations, analysis=verdict)
+            elif (observed := observations.deployments.get(desired.hash)) is not None and observed.ready():
+                self.analyzer.prime(resource, stable=stable, canary=desired, pods=pods)
+        return observations
+
+    @staticmethod
+    def _record_analysis(resource: ModelDeployment, verdict: Verdict) -> None:
+        for check in verdict.checks:
+            if check.value is not None:
+                metrics.analysis_value.labels(namespace=resource.namespace, name=resource.name, check=check.check, revision=check.revision).set(check.value)
+
+    def _reconcile_once(self, resource: ModelDeployment, children: ChildState) -> Plan:
         now = self.clock()
+        observations = self._observe(resource, children, now=now)
         plan = reconcile.plan(resource, observations, now=now)
+        deployments = list(children.deployments)
         live_hashes: dict[tuple[str, str], str | None] = {("Deployment", str(d["name"])): d.get("appliedHash") for d in deployments}
-        live_hashes[("Service", resource.name)] = children.service_hash
+        for service in children.services:
+            live_hashes[("Service", str(service["name"]))] = service.get("appliedHash")
         live_hashes[("HorizontalPodAutoscaler", resource.name)] = children.autoscaler_hash
         applied = self._applied[(resource.namespace, resource.name)]
         for manifest in plan.apply:
@@ -135,6 +180,12 @@ class Controller:
         if updated is not None:
             key = (resource.namespace, resource.name)
             self._written_status[key] = (_resource_version(updated), plan.status)
+        if plan.remove_annotations:
+            self.writer.remove_annotations(resource, list(plan.remove_annotations))
         for event in plan.events:
             self.writer.emit_event(resource, event, now=now)
+        if plan.promoted:
+            metrics.promotions_total.inc()
+        if plan.rollback_reason:
+            metrics.rollbacks_total.labels(reason=plan.rollback_reason).inc()
         return plan

@@ -60,12 +60,11 @@ def _snapshot(index_name: str, key: Key) -> list[Any]:
 
 
 def _children(key: Key) -> ChildState:
-    services = _snapshot("tritonops_services", key)
     autoscalers = _snapshot("tritonops_autoscalers", key)
     return ChildState(
         deployments=_snapshot("tritonops_deployments", key),
-        unschedulable=_snapshot("tritonops_unschedulable_pods", key),
-        service_hash=services[0] if services else None,
+        pods=_snapshot("tritonops_pods", key),
+        services=_snapshot("tritonops_services", key),
         autoscaler_hash=autoscalers[0] if autoscalers else None,
     )
 
@@ -74,7 +73,10 @@ def reconcile_key(key: Key) -> None:
     """Reconcile one ModelDeployment from the latest state the watches hold."""
     assert runtime.controller is not None, "tritonops run sets the controller before kopf starts"
     for body in _snapshot("tritonops_modeldeployments", key):
-        runtime.controller.reconcile(body, _children(key))
+        plan = runtime.controller.reconcile(body, _children(key))
+        if plan is not None and plan.requeue_after is not None:
+            # Timers of the rollout (analysis interval, step time, deadlines) act without any event.
+            runtime.queue.add_after(key, plan.requeue_after)
 
 
 def _work() -> None:
@@ -113,9 +115,9 @@ def tritonops_deployments(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]
 
 
 @kopf.index("", "v1", "services", labels=MANAGED)
-def tritonops_services(body: kopf.Body, **_: Any) -> dict[Key, str | None] | None:
+def tritonops_services(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
     key = observe.owner_key(body)
-    return {key: observe.applied_hash(body)} if key else None
+    return {key: {"name": body["metadata"]["name"], "appliedHash": observe.applied_hash(body)}} if key else None
 
 
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
@@ -125,10 +127,9 @@ def tritonops_autoscalers(body: kopf.Body, **_: Any) -> dict[Key, str | None] | 
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
-def tritonops_unschedulable_pods(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
+def tritonops_pods(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
     key = observe.owner_key(body)
-    summary = observe.unschedulable_summary(body)
-    return {key: summary} if key and summary else None
+    return {key: observe.pod_summary(body)} if key else None
 
 
 # -- events: each one at most marks a key ------------------------------------------------------------
@@ -179,11 +180,21 @@ async def autoscaler_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any)
     _recreate_if_deleted(event, body, kind="HorizontalPodAutoscaler")
 
 
-@kopf.on.event("", "v1", "pods", labels=MANAGED, when=lambda body, **_: observe.unschedulable_summary(body) is not None)
-async def unschedulable_pod_event(body: kopf.Body, **kwargs: Any) -> None:
+@kopf.on.event("", "v1", "pods", labels=MANAGED)
+async def pod_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
     key = observe.owner_key(body)
-    if key is not None:
+    if key is None or runtime.controller is None:
+        return
+    name = body["metadata"]["name"]
+    if event.get("type") == "DELETED":
+        runtime.controller.child_deleted(key, kind="Pod", name=name)
+        return
+    summary = observe.pod_summary(body)
+    # Readiness reaches us through the Deployment's status; a pod itself matters when it failed (a
+    # crash or a model that did not load: rollback now) or cannot be scheduled (capacity).
+    changed = runtime.controller.child_changed(key, kind="Pod", name=name, summary=summary)
+    if changed and (summary["failure"] or summary["unschedulable"]):
         runtime.queue.add(key)
 
 
@@ -213,11 +224,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     # Filter on the server, not in kopf: the operator then never receives, parses or holds children
-    # of other controllers, and of pods only those the scheduler has not placed, which is all it reads.
+    # of other controllers.
     managed = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER_NAME}"
     for group, plural in (("apps", "deployments"), ("", "services"), ("autoscaling", "horizontalpodautoscalers"), ("", "pods")):
         settings.watching.label_selectors[group, plural] = managed
-    settings.watching.field_selectors["", "pods"] = "spec.nodeName="
     for number in range(WORKER_THREADS):
         threading.Thread(target=_work, name=f"tritonops-worker-{number}", daemon=True).start()
     memo["resync"] = asyncio.create_task(_resync_forever())

@@ -120,6 +120,18 @@ class KubernetesWriter:
         metrics.api_writes_total.labels(verb="status").inc()
         return updated
 
+    def remove_annotations(self, resource: ModelDeployment, names: list[str]) -> None:
+        """Clear one-shot annotations once acted upon, so the same request is never acted on twice."""
+        path = object_path(api_version=constants.API_VERSION, kind=constants.KIND, namespace=resource.namespace, name=resource.name)
+        self._request("PATCH", path, body={"metadata": {"annotations": dict.fromkeys(names)}}, content_type="application/merge-patch+json")
+        metrics.api_writes_total.labels(verb="annotations").inc()
+
+    def list_capacity_inputs(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every node, and every pod not finished: what the GPU capacity check of a new canary reads."""
+        nodes = self._request("GET", "/api/v1/nodes").get("items") or []
+        pods = self._request("GET", "/api/v1/pods", query={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}).get("items") or []
+        return list(nodes), list(pods)
+
     def emit_event(self, resource: ModelDeployment, event: Event, *, now: datetime.datetime) -> None:
         stamp = conditions.timestamp(now)
         body = {

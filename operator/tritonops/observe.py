@@ -6,7 +6,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tritonops import constants
-from tritonops.engine.observations import DeploymentObservation, Observations, UnschedulablePod
+from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, UnschedulablePod
+
+# Words in a dead Triton's last log lines (the termination message) that mean the model never loaded.
+_LOAD_FAILURE_MARKERS = ("failed to load", "load failed", "failed to initialize", "unable to load", "no model version was found")
 
 
 def owner_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -43,12 +46,52 @@ def unschedulable_summary(body: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def _failure(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """How the Triton container died, if it ever did: restarts, a crash loop or a non-zero exit."""
+    statuses = [s for s in (body.get("status") or {}).get("containerStatuses") or [] if s.get("name") == constants.SERVER_NAME]
+    if not statuses:
+        return None
+    container = statuses[0]
+    state, last = container.get("state") or {}, container.get("lastState") or {}
+    terminated = last.get("terminated") or state.get("terminated")
+    waiting = (state.get("waiting") or {}).get("reason")
+    restarts = int(container.get("restartCount", 0))
+    if not restarts and not (terminated and terminated.get("exitCode", 0) != 0) and waiting not in ("CrashLoopBackOff", "Error"):
+        return None
+    message = str((terminated or {}).get("message") or "")
+    exit_code = (terminated or {}).get("exitCode")
+    reason = "ModelLoadFailed" if any(marker in message.lower() for marker in _LOAD_FAILURE_MARKERS) else "CanaryCrashed"
+    detail = f"Triton exited with code {exit_code}" if exit_code is not None else f"Triton is in {waiting}"
+    detail += f", {restarts} restart(s)"
+    cause = next((line.strip() for line in message.splitlines() if any(m in line.lower() for m in _LOAD_FAILURE_MARKERS)), "")
+    return {"reason": reason, "message": f"{detail}: {cause[:300]}" if cause else detail}
+
+
+def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What decisions and analysis read of one Triton pod."""
+    metadata, status = body.get("metadata", {}), body.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    unschedulable = unschedulable_summary(body)
+    return {
+        "name": metadata.get("name"),
+        "revision": (metadata.get("labels") or {}).get(constants.LABEL_REVISION),
+        "ip": status.get("podIP"),
+        "ready": ready and not metadata.get("deletionTimestamp"),
+        "failure": _failure(body),
+        "unschedulable": unschedulable["message"] if unschedulable else None,
+    }
+
+
 def applied_hash(body: Mapping[str, Any]) -> str | None:
     return (body.get("metadata", {}).get("annotations") or {}).get(constants.ANNOTATION_APPLIED_HASH)
 
 
 def observations_from(
-    *, deployments: Iterable[Mapping[str, Any]], unschedulable: Iterable[Mapping[str, Any]], autoscaler_exists: bool
+    *,
+    deployments: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    autoscaler_exists: bool,
+    routing_children: Iterable[tuple[str, str]] = (),
 ) -> Observations:
     observed = {
         str(summary["revision"]): DeploymentObservation(
@@ -63,5 +106,17 @@ def observations_from(
         for summary in deployments
         if summary.get("revision")
     }
-    pods = [UnschedulablePod(name=str(p["name"]), revision=str(p["revision"]), message=str(p["message"])) for p in unschedulable]
-    return Observations(deployments=observed, unschedulable=pods, autoscaler_exists=autoscaler_exists)
+    pods = list(pods)
+    return Observations(
+        deployments=observed,
+        unschedulable=[
+            UnschedulablePod(name=str(p["name"]), revision=str(p["revision"]), message=str(p["unschedulable"])) for p in pods if p.get("unschedulable")
+        ],
+        pod_failures=[
+            PodFailure(name=str(p["name"]), revision=str(p["revision"]), reason=str(p["failure"]["reason"]), message=str(p["failure"]["message"]))
+            for p in pods
+            if p.get("failure")
+        ],
+        autoscaler_exists=autoscaler_exists,
+        routing_children=list(routing_children),
+    )

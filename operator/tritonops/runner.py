@@ -12,6 +12,7 @@ import kopf
 import prometheus_client
 
 from tritonops import handlers
+from tritonops.analyzer import Analyzer
 from tritonops.handlers import WORKER_THREADS
 from tritonops.controller import Controller
 from tritonops.kube import KubernetesWriter
@@ -27,6 +28,8 @@ class RunOptions:
     log_format: str = "text"
     log_level: str = "INFO"
     resync_seconds: float = 60.0
+    # Networks whose pod IPs the triton provider may scrape; empty means any.
+    scrape_networks: Sequence[str] = ()
 
 
 class _JsonFormatter(logging.Formatter):
@@ -73,7 +76,9 @@ def run(options: RunOptions) -> None:
     configure_logging(log_format=options.log_format, level=options.log_level)
     client = api_client(options.kubeconfig)
     handlers.runtime.api_configuration = client.configuration  # type: ignore[attr-defined]
-    handlers.runtime.controller = Controller(KubernetesWriter(client))  # type: ignore[arg-type]
+    handlers.runtime.controller = Controller(
+        KubernetesWriter(client), analyzer=Analyzer(scrape_networks=options.scrape_networks)  # type: ignore[arg-type]
+    )
     handlers.runtime.resync_seconds = options.resync_seconds
     prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_address)
     kopf.run(

@@ -7,7 +7,10 @@ burst of events for one object then costs one reconciliation, and no event body 
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 import threading
+import time
 from collections.abc import Hashable
 
 
@@ -20,6 +23,43 @@ class WorkQueue:
         # Keys added while being processed: they go round once more when their worker is done.
         self._dirty: set[Hashable] = set()
         self._closed = False
+        # Delayed keys: (due time, tie-breaker, key), served by one timer thread started on first use.
+        self._delayed: list[tuple[float, int, Hashable]] = []
+        self._due: dict[Hashable, float] = {}
+        self._counter = itertools.count()
+        self._timer: threading.Thread | None = None
+
+    def add_after(self, key: Hashable, delay: float) -> None:
+        """Add `key` after `delay` seconds; an earlier pending time for the same key wins."""
+        due = time.monotonic() + max(0.0, delay)
+        with self._condition:
+            if self._closed or self._due.get(key, float("inf")) <= due:
+                return
+            self._due[key] = due
+            heapq.heappush(self._delayed, (due, next(self._counter), key))
+            if self._timer is None:
+                self._timer = threading.Thread(target=self._release_due_keys, name="workqueue-timer", daemon=True)
+                self._timer.start()
+            self._condition.notify_all()
+
+    def _release_due_keys(self) -> None:
+        while True:
+            with self._condition:
+                if self._closed:
+                    return
+                now = time.monotonic()
+                ready: list[Hashable] = []
+                while self._delayed and self._delayed[0][0] <= now:
+                    due, _, key = heapq.heappop(self._delayed)
+                    if self._due.get(key) == due:
+                        del self._due[key]
+                        ready.append(key)
+                wait = min(1.0, self._delayed[0][0] - now) if self._delayed else 1.0
+            for key in ready:
+                self.add(key)
+            with self._condition:
+                if not ready and not self._closed:
+                    self._condition.wait(timeout=max(0.01, wait))
 
     def add(self, key: Hashable) -> None:
         with self._condition:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tritonops.observe import deployment_summary, observations_from, owner_key, unschedulable_summary
+from tritonops.observe import deployment_summary, observations_from, owner_key, pod_summary, unschedulable_summary
 
 DEPLOYMENT = {
     "metadata": {
@@ -23,13 +23,13 @@ def test_owner_key_comes_from_the_label() -> None:
 def test_deployment_summary_and_observation() -> None:
     summary = deployment_summary(DEPLOYMENT)
     assert summary["appliedHash"] == "h1" and summary["caughtUp"] is True
-    observed = observations_from(deployments=[summary], unschedulable=[], autoscaler_exists=True).deployments["abc"]
+    observed = observations_from(deployments=[summary], pods=[], autoscaler_exists=True).deployments["abc"]
     assert observed.ready() and observed.replicas == 2
 
 
 def test_a_deployment_behind_its_generation_is_not_ready() -> None:
     lagging = {**DEPLOYMENT, "status": {**DEPLOYMENT["status"], "observedGeneration": 2}}
-    observed = observations_from(deployments=[deployment_summary(lagging)], unschedulable=[], autoscaler_exists=False).deployments["abc"]
+    observed = observations_from(deployments=[deployment_summary(lagging)], pods=[], autoscaler_exists=False).deployments["abc"]
     assert not observed.ready()
 
 
@@ -41,3 +41,34 @@ def test_only_unschedulable_pods_are_summarised() -> None:
     assert unschedulable_summary(pod) == {"name": "p", "revision": "abc", "message": "0/6 nodes are available"}
     scheduled = {"metadata": {"name": "q"}, "status": {"conditions": [{"type": "PodScheduled", "status": "True"}]}}
     assert unschedulable_summary(scheduled) is None
+
+
+def _pod(**container: object) -> dict[str, object]:
+    return {
+        "metadata": {"name": "resnet-abc-1", "labels": {"inference.tritonops.dev/revision": "abc"}},
+        "status": {
+            "podIP": "127.77.0.1",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "triton", "restartCount": 0, "state": {"running": {}}, **container}],
+        },
+    }
+
+
+def test_a_healthy_pod_has_no_failure() -> None:
+    summary = pod_summary(_pod())
+    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "unschedulable": None}
+
+
+def test_a_restarted_pod_is_a_crash_with_its_exit_code() -> None:
+    summary = pod_summary(_pod(restartCount=1, lastState={"terminated": {"exitCode": 137, "reason": "Error"}}))
+    assert summary["failure"] == {"reason": "CanaryCrashed", "message": "Triton exited with code 137, 1 restart(s)"}
+    failure = observations_from(deployments=[], pods=[summary], autoscaler_exists=False).pod_failures[0]
+    assert (failure.name, failure.revision, failure.reason) == ("resnet-abc-1", "abc", "CanaryCrashed")
+
+
+def test_a_model_that_failed_to_load_is_told_apart_by_the_termination_message() -> None:
+    log = "I1122 model_lifecycle.cc] loading: doubler:2\nE1122 model_lifecycle.cc] failed to load 'doubler' version 2: Internal: boom\nerror: creating server"
+    summary = pod_summary(_pod(restartCount=0, state={"waiting": {"reason": "CrashLoopBackOff"}},
+                               lastState={"terminated": {"exitCode": 1, "message": log}}))
+    assert summary["failure"]["reason"] == "ModelLoadFailed"
+    assert "failed to load 'doubler' version 2" in summary["failure"]["message"]

@@ -37,3 +37,18 @@ def test_close_wakes_waiting_workers() -> None:
     assert results == [None]
     queue.add("late")
     assert len(queue) == 0
+
+
+def test_a_delayed_key_arrives_after_its_delay_and_the_earliest_request_wins() -> None:
+    import time
+
+    queue = WorkQueue()
+    started = time.monotonic()
+    queue.add_after("a", 0.3)
+    queue.add_after("a", 5.0)  # later than the pending one: ignored
+    assert queue.get(timeout=0.1) is None
+    assert queue.get(timeout=2.0) == "a"
+    assert 0.25 <= time.monotonic() - started < 2.0
+    queue.done("a")
+    assert queue.get(timeout=0.5) is None
+    queue.close()

@@ -157,6 +157,9 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
         "readinessProbe": _probe("/v2/health/ready", period=5, failure_threshold=3),
         "livenessProbe": _probe("/v2/health/live", period=10, failure_threshold=3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
+        # A Triton that exits puts its last log lines in lastState.terminated.message, which is how a
+        # model that failed to load is told apart from a crash.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": _resources(server),
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, *storage.mounts],
         "securityContext": {

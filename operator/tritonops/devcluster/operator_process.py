@@ -30,6 +30,8 @@ class OperatorProcess:
             "--metrics-address=127.0.0.1",
             f"--metrics-port={self.metrics_port}",
             f"--resync-seconds={self.resync_seconds}",
+            # The network rule: whatever a pod's IP says, the operator scrapes loopback only.
+            "--scrape-network=127.0.0.0/8",
             *self.extra_arguments,
         ]
         self.process = start_process(name="tritonops", command=command, log=self.log)

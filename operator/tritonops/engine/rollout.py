@@ -355,3 +355,20 @@ def _next_action_in(state: _State, settings: Settings, *, now: datetime.datetime
         candidates.append(settings.progress_deadline_seconds - elapsed + 1)
     future = [seconds for seconds in candidates if seconds > 0]
     return max(MINIMUM_REQUEUE_SECONDS, min(future) if future else settings.interval_seconds)
+
+
+def canary_pods_to_place(resource: ModelDeployment, observations: Observations, *, desired: Revision) -> int:
+    """How many canary pods are about to be created: the I/O layer checks capacity only then."""
+    status = resource.status
+    stable = status.get("stableRevision") or {}
+    if not stable or stable.get("hash") == desired.hash or desired.hash in observations.deployments:
+        return 0
+    settings = Settings.of(resource)
+    if settings.strategy != "Canary" or constants.ANNOTATION_PROMOTE in resource.annotations:
+        return 0
+    failed = status.get("failedRevision") or {}
+    if failed.get("hash") == desired.hash and constants.ANNOTATION_RETRY not in resource.annotations:
+        return 0
+    step = int(status.get("currentStep", 0)) if _in_rollout_of(status, desired) else 0
+    weight = settings.steps[min(step, len(settings.steps) - 1)]
+    return router_for(resource)(resource, stable=str(stable["hash"]), canary=desired.hash, weight=weight, total=int(resource.spec.get("replicas", 1))).canary_replicas

@@ -10,9 +10,11 @@ import json
 import math
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from tritonops.engine.analysis import WindowMeasurement
+from tritonops.providers import RevisionTarget
 
 REVISION_LABEL = "inference_tritonops_dev_revision"
 Query = Callable[[str], float | None]
@@ -70,3 +72,19 @@ def http_query(base_url: str, *, timeout_seconds: float = 5.0) -> Query:
         return None if math.isnan(value) else value
 
     return query
+
+
+class PrometheusProvider:
+    """The same window as PromQL over Prometheus' copy of the pods' Triton metrics; nothing to remember."""
+
+    def __init__(self, query: Query) -> None:
+        self.query = query
+
+    def measure(self, target: RevisionTarget, *, window_seconds: int) -> WindowMeasurement | None:
+        return measure(self.query, model=target.model, revision=target.revision, window_seconds=window_seconds)
+
+    def custom(self, checks: Sequence[Mapping[str, Any]], *, window_seconds: int) -> dict[str, float | None]:
+        return {str(check["name"]): self.query(str(check["query"])) for check in checks}
+
+    def forget(self, key: tuple[str, str]) -> None:
+        return None

@@ -1,12 +1,23 @@
-"""The triton provider: read Triton's own /metrics counters and turn two samples into a window. Pure."""
+"""The triton provider: read Triton's own /metrics counters and turn two samples into a window.
+
+Parsing and window math are pure; `TritonProvider` adds the scrape of each pod's metrics port.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
-from collections.abc import Iterable
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
+from tritonops import constants
 from tritonops.engine.analysis import WindowMeasurement
+from tritonops.providers import RevisionTarget
+
+logger = logging.getLogger(__name__)
+SCRAPE_TIMEOUT_SECONDS = 2.0
 
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -93,3 +104,57 @@ def combine(windows: Iterable[WindowMeasurement]) -> WindowMeasurement:
         mean_latency_ms=weighted([(w.mean_latency_ms, w.successes) for w in collected]),
         mean_queue_ms=weighted([(w.mean_queue_ms, w.successes) for w in collected]),
     )
+
+
+Fetch = Callable[[str], str]
+
+
+def http_fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
+        return str(response.read().decode())
+
+
+class TritonProvider:
+    """Scrapes every Ready pod of a revision; a window is the counters' growth since the last scrape.
+
+    The last samples stay in memory: after a restart the first call only takes a sample, so a window
+    never mixes traffic from before the restart with the current step's.
+    """
+
+    def __init__(self, *, fetch: Fetch = http_fetch, allowed: Callable[[str], bool] = lambda address: True) -> None:
+        self.fetch = fetch
+        self.allowed = allowed
+        self._samples: dict[tuple[tuple[str, str], str], dict[str, TritonCounters]] = {}
+
+    def _scrape(self, target: RevisionTarget) -> dict[str, TritonCounters]:
+        samples: dict[str, TritonCounters] = {}
+        for pod, address in sorted(target.pods.items()):
+            if not self.allowed(address):
+                logger.warning("not scraping pod %s at %s: outside the allowed scrape networks", pod, address)
+                continue
+            try:
+                text = self.fetch(f"http://{address}:{constants.METRICS_PORT}/metrics")
+            except OSError as error:
+                logger.info("scrape of pod %s at %s failed: %s", pod, address, error)
+                continue
+            samples[pod] = parse_counters(text, model=target.model, version=target.version)
+        return samples
+
+    def measure(self, target: RevisionTarget, *, window_seconds: int) -> WindowMeasurement | None:
+        current = self._scrape(target)
+        previous = self._samples.get((target.key, target.revision))
+        self._samples[(target.key, target.revision)] = {**(previous or {}), **current}
+        if previous is None:
+            return None
+        # A pod with no earlier sample started within the window: all it counted is new.
+        return combine(window(previous.get(pod, TritonCounters()), counters) for pod, counters in current.items())
+
+    def custom(self, checks: Sequence[Mapping[str, Any]], *, window_seconds: int) -> dict[str, float | None]:
+        return {str(check["name"]): None for check in checks}
+
+    def has_sample(self, key: tuple[str, str], revision: str) -> bool:
+        return (key, revision) in self._samples
+
+    def forget(self, key: tuple[str, str]) -> None:
+        for remembered in [k for k in self._samples if k[0] == key]:
+            del self._samples[remembered]

@@ -160,3 +160,9 @@ def test_scheduling_passthrough() -> None:
 
 def test_replicas_do_not_touch_the_pod_template() -> None:
     assert _deployment(replicas=1)["spec"]["template"] == _deployment(replicas=7)["spec"]["template"]
+
+
+def test_a_dead_triton_leaves_its_last_log_lines_as_the_termination_message() -> None:
+    resource = model_deployment()
+    container = build_deployment(resource, revision_of(resource), replicas=1)["spec"]["template"]["spec"]["containers"][0]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"

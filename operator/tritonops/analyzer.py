@@ -1,0 +1,86 @@
+"""Run one analysis window: ask the spec's provider for each revision's window, then judge it (pure)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from tritonops.desired.revision import Revision
+from tritonops.engine.analysis import Verdict, judge
+from tritonops.providers import Provider, RevisionTarget
+from tritonops.providers.prometheus import PrometheusProvider, Query, http_query
+from tritonops.providers.triton import Fetch, TritonProvider, http_fetch
+from tritonops.resource import ModelDeployment
+
+logger = logging.getLogger(__name__)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def address_filter(networks: Sequence[str]) -> Callable[[str], bool]:
+    """Whether an address may be contacted; no networks means any address."""
+    parsed: list[Network] = [ipaddress.ip_network(network) for network in networks]
+
+    def allowed(address: str) -> bool:
+        if not parsed:
+            return True
+        try:
+            value = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(value in network for network in parsed)
+
+    return allowed
+
+
+class Analyzer:
+    def __init__(
+        self,
+        *,
+        scrape_networks: Sequence[str] = (),
+        fetch: Fetch = http_fetch,
+        prometheus_query: Callable[[str], Query] = http_query,
+    ) -> None:
+        self.triton = TritonProvider(fetch=fetch, allowed=address_filter(scrape_networks))
+        self.prometheus_query = prometheus_query
+
+    def _provider(self, analysis: Mapping[str, Any]) -> Provider:
+        if analysis.get("provider") == "prometheus":
+            return PrometheusProvider(self.prometheus_query(str((analysis.get("prometheus") or {}).get("url", ""))))
+        return self.triton
+
+    def analyse(
+        self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]
+    ) -> Verdict | None:
+        """Judge the window ending now; None when the provider only took its first sample."""
+        analysis = resource.section("rollout").get("analysis") or {}
+        window_seconds = int(analysis.get("intervalSeconds", 15))
+        provider = self._provider(analysis)
+        ready = [pod for pod in pods if pod.get("ready") and pod.get("ip")]
+        key = (resource.namespace, resource.name)
+
+        def target(revision: Revision) -> RevisionTarget:
+            addresses = {str(pod["name"]): str(pod["ip"]) for pod in ready if pod.get("revision") == revision.hash}
+            return RevisionTarget(key=key, revision=revision.hash, model=resource.model_name, version=revision.version, pods=addresses)
+
+        try:
+            canary_window = provider.measure(target(canary), window_seconds=window_seconds)
+            stable_window = provider.measure(target(stable), window_seconds=window_seconds)
+            custom = provider.custom(list(analysis.get("custom") or []), window_seconds=window_seconds)
+        except (OSError, RuntimeError, ValueError) as error:
+            # A provider that cannot answer leaves the window inconclusive: never a pass, never a fail.
+            logger.warning("analysis of %s/%s could not be measured: %s", key[0], key[1], error)
+            return Verdict("Inconclusive", (), f"the {analysis.get('provider', 'triton')} provider could not measure: {error}")
+        if canary_window is None or stable_window is None:
+            return None
+        return judge(analysis=analysis, canary=canary_window, stable=stable_window, custom_values=custom)
+
+    def prime(self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]) -> None:
+        """Take the triton provider's first sample as soon as the canary is up, so the first window is whole."""
+        analysis = resource.section("rollout").get("analysis") or {}
+        if analysis.get("provider", "triton") == "triton" and not self.triton.has_sample((resource.namespace, resource.name), canary.hash):
+            self.analyse(resource, stable=stable, canary=canary, pods=pods)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.triton.forget(key)
