@@ -12,52 +12,14 @@ import pytest
 from kubernetes import client
 
 from tests.harness.kubectl import kubectl
+from tests.harness.resources import GROUP, PLURAL, VERSION, create, model_deployment, patch_spec, pods_of, read, wait_phase
 from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster import nodes
 from tritonops.devcluster.apiserver_metrics import count_writes
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.processes import wait_until
 
-GROUP, VERSION, PLURAL = "inference.tritonops.dev", "v1alpha1", "modeldeployments"
 pytestmark = pytest.mark.usefixtures("operator")
-
-
-def model_deployment(name: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name},
-        "spec": {"model": {"repository": "s3://models/repo", "version": "1"}, "replicas": 1},
-    }
-    body["spec"].update(copy.deepcopy(spec))
-    return body
-
-
-def create(kube_client: client.ApiClient, namespace: str, body: dict[str, Any]) -> None:
-    client.CustomObjectsApi(kube_client).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-
-
-def read(kube_client: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    return dict(client.CustomObjectsApi(kube_client).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
-
-
-def patch_spec(kube_client: client.ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> None:
-    client.CustomObjectsApi(kube_client).patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": spec})
-
-
-def wait_phase(kube_client: client.ApiClient, namespace: str, name: str, phase: str, *, timeout: float = 60) -> dict[str, Any]:
-    def reached() -> bool:
-        status = read(kube_client, namespace, name).get("status") or {}
-        return status.get("phase") == phase and status.get("observedGeneration") == read(kube_client, namespace, name)["metadata"]["generation"]
-
-    wait_until(reached, description=f"{namespace}/{name} to reach phase {phase}", timeout_seconds=timeout)
-    return read(kube_client, namespace, name)
-
-
-def pods_of(kube_client: client.ApiClient, namespace: str, name: str) -> list[Any]:
-    return list(
-        client.CoreV1Api(kube_client).list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={name}").items
-    )
 
 
 def test_gpu_model_becomes_ready_on_nodes_of_the_requested_product(kube_client: client.ApiClient, namespace: str, cluster: LocalCluster) -> None:

@@ -1,0 +1,61 @@
+"""Create, read and wait on ModelDeployments in the real cluster, for integration and e2e tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubernetes import client
+
+from tritonops.devcluster.processes import wait_until
+
+GROUP, VERSION, PLURAL = "inference.tritonops.dev", "v1alpha1", "modeldeployments"
+
+
+def model_deployment(name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": {"model": {"repository": "s3://models/repo", "version": "1"}, "replicas": 1},
+    }
+    body["spec"].update(copy.deepcopy(spec))
+    return body
+
+
+def create(kube_client: client.ApiClient, namespace: str, body: dict[str, Any]) -> None:
+    client.CustomObjectsApi(kube_client).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
+def read(kube_client: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    return dict(client.CustomObjectsApi(kube_client).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+
+
+def patch_spec(kube_client: client.ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    client.CustomObjectsApi(kube_client).patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": spec})
+
+
+def wait_phase(kube_client: client.ApiClient, namespace: str, name: str, phase: str, *, timeout: float = 60) -> dict[str, Any]:
+    def reached() -> bool:
+        status = read(kube_client, namespace, name).get("status") or {}
+        return status.get("phase") == phase and status.get("observedGeneration") == read(kube_client, namespace, name)["metadata"]["generation"]
+
+    wait_until(reached, description=f"{namespace}/{name} to reach phase {phase}", timeout_seconds=timeout)
+    return read(kube_client, namespace, name)
+
+
+def pods_of(kube_client: client.ApiClient, namespace: str, name: str) -> list[Any]:
+    return list(
+        client.CoreV1Api(kube_client).list_namespaced_pod(namespace, label_selector=f"app.kubernetes.io/instance={name}").items
+    )
+
+
+def event_reasons(kube_client: client.ApiClient, namespace: str, name: str) -> list[str]:
+    events = client.CoreV1Api(kube_client).list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
+    return [event.reason for event in sorted(events, key=lambda e: (e.first_timestamp or e.event_time, e.metadata.name))]
+
+
+def deployment_replicas(kube_client: client.ApiClient, namespace: str, name: str) -> dict[str, int]:
+    """Replicas of each revision's Deployment, by revision hash."""
+    items = client.AppsV1Api(kube_client).list_namespaced_deployment(namespace, label_selector=f"app.kubernetes.io/instance={name}").items
+    return {item.metadata.labels["inference.tritonops.dev/revision"]: item.spec.replicas for item in items if not item.metadata.deletion_timestamp}

@@ -1,0 +1,100 @@
+"""The analyzer's wiring of providers to the judge, with a fake /metrics source (pure logic only)."""
+
+from __future__ import annotations
+
+from tests.harness.specs import model_deployment
+from tritonops.analyzer import Analyzer, address_filter
+from tritonops.desired.revision import Revision
+
+STABLE = Revision(hash="aaaa", version="1", image="i")
+CANARY = Revision(hash="bbbb", version="2", image="i")
+PODS = [
+    {"name": "s-1", "revision": "aaaa", "ip": "127.77.0.1", "ready": True},
+    {"name": "c-1", "revision": "bbbb", "ip": "127.77.0.2", "ready": True},
+    {"name": "c-2", "revision": "bbbb", "ip": "10.1.2.3", "ready": True},
+]
+
+
+def exposition(*, model: str, version: str, success: int, failure: int, duration_us: int) -> str:
+    labels = f'model="{model}",version="{version}"'
+    return (
+        f"nv_inference_request_success{{{labels}}} {success}\n"
+        f'nv_inference_request_failure{{{labels},reason="BACKEND"}} {failure}\n'
+        f"nv_inference_request_duration_us{{{labels}}} {duration_us}\n"
+        f"nv_inference_queue_duration_us{{{labels}}} 0\n"
+    )
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.counters = {"127.77.0.1": (0, 0), "127.77.0.2": (0, 0)}
+        self.fetched: list[str] = []
+
+    def __call__(self, url: str) -> str:
+        self.fetched.append(url)
+        address = url.split("//")[1].split(":")[0]
+        success, failure = self.counters[address]
+        version = "1" if address == "127.77.0.1" else "2"
+        return exposition(model="resnet", version=version, success=success, failure=failure, duration_us=success * 1000)
+
+
+def spec() -> dict[str, object]:
+    return {"rollout": {"analysis": {"minRequests": 20, "successRate": {"min": 0.99}, "maxErrorRateIncrease": 0.01}}}
+
+
+def test_first_call_only_samples_then_windows_are_judged_per_revision() -> None:
+    metrics = FakeMetrics()
+    analyzer = Analyzer(scrape_networks=["127.0.0.0/8"], fetch=metrics)
+    resource = model_deployment(spec())
+    assert analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS) is None
+    metrics.counters = {"127.77.0.1": (100, 0), "127.77.0.2": (30, 10)}
+    verdict = analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    assert verdict is not None and verdict.result == "Failed"
+    assert dict(verdict.requests) == {"canary": 40, "stable": 100}
+    success = next(check for check in verdict.checks if check.check == "successRate")
+    assert success.value == 0.75
+    # The pod outside the allowed networks is never contacted.
+    assert all("10.1.2.3" not in url for url in metrics.fetched)
+
+
+def test_too_few_requests_are_inconclusive() -> None:
+    metrics = FakeMetrics()
+    analyzer = Analyzer(fetch=metrics, scrape_networks=["127.0.0.0/8"])
+    resource = model_deployment(spec())
+    analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    metrics.counters = {"127.77.0.1": (100, 0), "127.77.0.2": (5, 0)}
+    verdict = analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    assert verdict is not None and verdict.result == "Inconclusive"
+
+
+def test_prime_takes_the_first_sample_only_once() -> None:
+    metrics = FakeMetrics()
+    analyzer = Analyzer(fetch=metrics, scrape_networks=["127.0.0.0/8"])
+    resource = model_deployment(spec())
+    analyzer.prime(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    fetched = len(metrics.fetched)
+    analyzer.prime(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    assert len(metrics.fetched) == fetched == 2
+    metrics.counters = {"127.77.0.1": (50, 0), "127.77.0.2": (50, 0)}
+    verdict = analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    assert verdict is not None and verdict.result == "Passed"
+
+
+def test_a_prometheus_that_cannot_answer_makes_the_window_inconclusive() -> None:
+    def failing(url: str):  # type: ignore[no-untyped-def]
+        def query(promql: str) -> float | None:
+            raise OSError("connection refused")
+
+        return query
+
+    analyzer = Analyzer(prometheus_query=failing)
+    resource = model_deployment({"rollout": {"analysis": {"provider": "prometheus", "prometheus": {"url": "http://127.0.0.1:1"}}}})
+    verdict = analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    assert verdict is not None and verdict.result == "Inconclusive"
+    assert "connection refused" in verdict.reason
+
+
+def test_address_filter() -> None:
+    allowed = address_filter(["127.0.0.0/8"])
+    assert allowed("127.77.0.2") and not allowed("10.0.0.1") and not allowed("not-an-ip")
+    assert address_filter([])("10.0.0.1")
