@@ -3,7 +3,7 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps typecheck test test-unit test-integration test-e2e demo bench-scale
+.PHONY: deps typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback
 
 deps:
 	tests/install-dependencies.sh
@@ -28,3 +28,6 @@ demo:
 
 bench-scale: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.scale
+
+bench-rollback: deps
+	tests/sandbox.sh $(VENV)/bin/python -m bench.rollback

@@ -1,16 +1,24 @@
-"""Session fixtures: the real local control plane, real tritonserver processes and a real Prometheus."""
+"""Fixtures shared by the integration and e2e tiers: the real local control plane, a namespace per test,
+the CRD, the operator process, real tritonserver processes and a real Prometheus."""
 
 from __future__ import annotations
 
 import itertools
 import pathlib
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from kubernetes import client
 
+from tests.harness.kubectl import kubectl
 from tritonops.devcluster.cluster import LocalCluster
+from tritonops.devcluster.operator_process import OperatorProcess
+from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.prometheus import PrometheusServer
 from tritonops.devcluster.triton import TritonServer
+
+CRD_DIRECTORY = pathlib.Path(__file__).parents[1] / "crds"
 
 # Each Triton server gets its own loopback address so all of them can use the standard ports.
 _loopback_hosts = (f"127.0.{third}.{fourth}" for third, fourth in itertools.product(range(10, 250), range(2, 250)))
@@ -35,6 +43,46 @@ def kube_client(cluster: LocalCluster) -> Iterator[object]:
         yield api_client
     finally:
         api_client.close()
+
+
+@pytest.fixture
+def namespace(kube_client: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(kube_client)
+    core.create_namespace(body={"metadata": {"name": name}})
+    # Pods are refused until the service-account controller has made the namespace's default account.
+    wait_until(
+        lambda: core.read_namespaced_service_account("default", name) is not None,
+        description=f"the default ServiceAccount in {name}",
+        timeout_seconds=30,
+    )
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name=name)
+
+
+@pytest.fixture(scope="session")
+def crd_installed(cluster: LocalCluster, kube_client: client.ApiClient) -> None:
+    kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(CRD_DIRECTORY))
+    extensions = client.ApiextensionsV1Api(kube_client)
+
+    def established() -> bool:
+        crd = extensions.read_custom_resource_definition("modeldeployments.inference.tritonops.dev")
+        return any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+
+    wait_until(established, description="the ModelDeployment CRD to be established", timeout_seconds=30)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: LocalCluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(kubeconfig=cluster.kubeconfig, log=tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture

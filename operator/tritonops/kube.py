@@ -52,6 +52,32 @@ def with_applied_hash(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return annotated
 
 
+def request_json(
+    api_client: client.ApiClient,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    query: Mapping[str, str] | None = None,
+    content_type: str = "application/json",
+    timeout: float = 30,
+) -> dict[str, Any]:
+    """One API request as plain JSON over the client's pooled connection: no model classes to build or parse."""
+    serialized = api_client.param_serialize(
+        method=method,
+        resource_path=path,
+        query_params=list((query or {}).items()),
+        header_params={"Content-Type": content_type, "Accept": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = api_client.call_api(*serialized, _request_timeout=timeout)
+    response.read()
+    if not 200 <= response.status < 300:
+        raise ApiException(http_resp=response)
+    return json.loads(response.data) if response.data else {}
+
+
 class KubernetesWriter:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
@@ -65,19 +91,7 @@ class KubernetesWriter:
         query: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        serialized = self.api_client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list((query or {}).items()),
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.api_client.call_api(*serialized, _request_timeout=30)
-        response.read()
-        if not 200 <= response.status < 300:
-            raise ApiException(http_resp=response)
-        return json.loads(response.data) if response.data else {}
+        return request_json(self.api_client, method, path, body=body, query=query, content_type=content_type)
 
     def apply(self, manifest: Mapping[str, Any], *, live_hash: str | None) -> bool:
         """Server-side apply unless the live object already carries this manifest's hash."""

@@ -72,12 +72,15 @@ def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     metadata, status = body.get("metadata", {}), body.get("status") or {}
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     unschedulable = unschedulable_summary(body)
+    # A pod on its way out serves nothing and condemns nothing: a retried revision must not be rolled
+    # back again for the crashes of the pods its last rollback is still deleting.
+    leaving = bool(metadata.get("deletionTimestamp"))
     return {
         "name": metadata.get("name"),
         "revision": (metadata.get("labels") or {}).get(constants.LABEL_REVISION),
         "ip": status.get("podIP"),
-        "ready": ready and not metadata.get("deletionTimestamp"),
-        "failure": _failure(body),
+        "ready": ready and not leaving,
+        "failure": None if leaving else _failure(body),
         "unschedulable": unschedulable["message"] if unschedulable else None,
     }
 

@@ -1,13 +1,22 @@
-"""A python-backend Triton model for tests, whose faults are set in config.pbtxt or a fault file.
+"""A python-backend Triton model for tests, whose faults are set in config.pbtxt or fault files.
 
-Parameters (string values in config.pbtxt): `failure_rate` (fraction of requests that fail, spread
-evenly), `delay_ms` (added to every request), `fail_load` ("true" raises in initialize), and
-`fault_file` (a JSON file with the same keys, re-read at most twice a second, so a test can change a
-running model's behaviour). Failures raise TritonModelException, which Triton counts in
-nv_inference_request_failure; an error returned inside a response would count as a success.
+Faults, merged in this order (later wins):
+1. parameters in config.pbtxt (string values): `failure_rate` (fraction of requests that fail, spread
+   evenly), `delay_ms` (added to every request), `fail_load` ("true" raises in initialize), and
+   `fault_file` (the path of a JSON file, see 3);
+2. `faults.json` in the model's version directory, with the same keys: the config.pbtxt of a model is
+   shared by all of its versions, so this is how version 2 alone is made bad;
+3. the `fault_file` named in config.pbtxt.
+Both files are read at initialize and re-read at most twice a second, so a test can change a running
+model's behaviour. Besides the keys above they may set `crash_after_requests`: once this many requests
+have been handled, the next request kills the whole tritonserver process (SIGKILL to the stub's
+parent), the way a server that crashes in the middle of serving looks from outside. Failures raise
+TritonModelException, which Triton counts in nv_inference_request_failure; an error returned inside a
+response would count as a success.
 """
 
 import os
+import signal
 import sys
 
 # Triton's stub runs an isolated interpreter that ignores PYTHONPATH; take the test environment's
@@ -23,6 +32,33 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
+VERSION_FAULTS = "faults.json"
+
+
+def _read_json(path):
+    if not path:
+        return {}
+    try:
+        with open(path) as handle:
+            loaded = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _kill_server():
+    """SIGKILL the tritonserver that runs this stub: the stub's parent, checked by its name."""
+    parent = os.getppid()
+    try:
+        with open(f"/proc/{parent}/comm") as handle:
+            name = handle.read().strip()
+    except OSError:
+        name = ""
+    if name == "tritonserver":
+        os.kill(parent, signal.SIGKILL)
+    # Whatever the parent was, this stub goes too, so the request never completes.
+    os._exit(1)
+
 
 class TritonPythonModel:
     def initialize(self, args):
@@ -31,27 +67,40 @@ class TritonPythonModel:
         self.defaults = {
             "failure_rate": float(parameters.get("failure_rate", "0")),
             "delay_ms": float(parameters.get("delay_ms", "0")),
+            "crash_after_requests": None,
         }
         self.fault_file = parameters.get("fault_file", "")
-        self.faults = dict(self.defaults)
+        self.version_fault_file = os.path.join(args.get("model_repository", ""), str(args.get("model_version", "")), VERSION_FAULTS)
         self.faults_read_at = 0.0
         self.handled = 0
-        if parameters.get("fail_load", "false") == "true":
+        self.faults = self._read_faults()
+        fail_load = parameters.get("fail_load", "false") == "true"
+        version_faults = _read_json(self.version_fault_file)
+        if "fail_load" in version_faults:
+            fail_load = bool(version_faults["fail_load"])
+        if fail_load:
             raise pb_utils.TritonModelException("this model version is configured to fail to load")
+
+    def _read_faults(self):
+        merged = {**self.defaults, **_read_json(self.version_fault_file), **_read_json(self.fault_file)}
+        return {
+            "failure_rate": float(merged.get("failure_rate") or 0),
+            "delay_ms": float(merged.get("delay_ms") or 0),
+            "crash_after_requests": None if merged.get("crash_after_requests") is None else int(merged["crash_after_requests"]),
+        }
 
     def _current_faults(self):
         now = time.monotonic()
-        if self.fault_file and now - self.faults_read_at > 0.5:
+        if now - self.faults_read_at > 0.5:
             self.faults_read_at = now
-            try:
-                with open(self.fault_file) as handle:
-                    self.faults = {**self.defaults, **json.load(handle)}
-            except (OSError, ValueError):
-                self.faults = dict(self.defaults)
+            self.faults = self._read_faults()
         return self.faults
 
     def execute(self, requests):
         faults = self._current_faults()
+        crash_after = faults["crash_after_requests"]
+        if crash_after is not None and self.handled >= crash_after:
+            _kill_server()
         if faults["delay_ms"] > 0:
             time.sleep(faults["delay_ms"] / 1000.0)
         responses = []

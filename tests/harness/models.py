@@ -8,6 +8,8 @@ import pathlib
 import shutil
 
 TEMPLATE = pathlib.Path(__file__).with_name("model_template.py")
+# Faults of one version, in that version directory (config.pbtxt is shared by all versions).
+VERSION_FAULTS = "faults.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,6 +17,14 @@ class Faults:
     failure_rate: float = 0.0
     delay_ms: float = 0.0
     fail_load: bool = False
+    # Once this many requests are handled, the next one kills the whole tritonserver (None: never).
+    crash_after_requests: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        document: dict[str, object] = {"failure_rate": self.failure_rate, "delay_ms": self.delay_ms, "fail_load": self.fail_load}
+        if self.crash_after_requests is not None:
+            document["crash_after_requests"] = self.crash_after_requests
+        return document
 
 
 def config_pbtxt(*, name: str, faults: Faults, fault_file: pathlib.Path | None) -> str:
@@ -45,16 +55,40 @@ def write_model(
     version: int = 1,
     faults: Faults = Faults(),
     fault_file: pathlib.Path | None = None,
+    version_faults: Faults | None = None,
 ) -> pathlib.Path:
-    """Write `repository/name/config.pbtxt` and `repository/name/version/model.py`; return the model dir."""
+    """Write `repository/name/config.pbtxt` and `repository/name/version/model.py`; return the model dir.
+
+    `faults` go into config.pbtxt, which every version of the model shares (writing a second version
+    rewrites it); `version_faults` go into `faults.json` in this version's directory only.
+    """
     model_directory = repository / name
     version_directory = model_directory / str(version)
     version_directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(TEMPLATE, version_directory / "model.py")
     (model_directory / "config.pbtxt").write_text(config_pbtxt(name=name, faults=faults, fault_file=fault_file))
+    if version_faults is not None:
+        set_version_faults(model_directory, version, version_faults)
     return model_directory
 
 
 def set_faults(fault_file: pathlib.Path, faults: Faults) -> None:
     """Change a running model's behaviour; it re-reads the file within half a second."""
-    fault_file.write_text(json.dumps({"failure_rate": faults.failure_rate, "delay_ms": faults.delay_ms}))
+    document = faults.as_json()
+    # fail_load only matters at load time, where the fault file named in config.pbtxt is not consulted.
+    del document["fail_load"]
+    _write_atomically(fault_file, json.dumps(document))
+
+
+def set_version_faults(model_directory: pathlib.Path, version: int | str, faults: Faults) -> pathlib.Path:
+    """Write `faults.json` into one version directory: read when that version loads and twice a second after."""
+    path = model_directory / str(version) / VERSION_FAULTS
+    _write_atomically(path, json.dumps(faults.as_json()))
+    return path
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    # The model may read while a test writes; a rename means it sees the old file or the new one.
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text)
+    staging.replace(path)

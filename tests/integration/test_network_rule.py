@@ -8,9 +8,11 @@ import pathlib
 import socket
 
 import pytest
+from kubernetes import client
 
 from tritonops.devcluster import network
-from tritonops.devcluster.cluster import LocalCluster
+from tritonops.devcluster.cluster import POD_CIDR, LocalCluster
+from tritonops.devcluster.processes import wait_until
 
 
 def test_run_is_inside_a_loopback_only_namespace() -> None:
@@ -55,3 +57,20 @@ def test_non_loopback_targets_are_refused_before_any_request() -> None:
     with pytest.raises(ValueError, match="only 127.0.0.0/8"):
         network.require_loopback_address("10.0.0.7")
     network.require_loopback_address("127.0.3.4")
+
+
+def test_kwok_gives_pods_loopback_addresses(kube_client: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(kube_client)
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "simulated"},
+            "spec": {"nodeSelector": {"kubernetes.io/hostname": "cpu-0"}, "containers": [{"name": "app", "image": "app"}]},
+        },
+    )
+    wait_until(lambda: bool(core.read_namespaced_pod("simulated", namespace).status.pod_ip), description="a pod IP", timeout_seconds=30)
+    address = ipaddress.ip_address(core.read_namespaced_pod("simulated", namespace).status.pod_ip)
+    assert address.is_loopback
+    assert address in ipaddress.ip_network(POD_CIDR)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pathlib
 import re
+import signal
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -12,7 +14,7 @@ import tritonclient.grpc
 import tritonclient.http
 from tritonclient.utils import InferenceServerException
 
-from tests.harness.models import Faults, set_faults, write_model
+from tests.harness.models import Faults, set_faults, set_version_faults, write_model
 from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.triton import TritonServer
 
@@ -67,8 +69,13 @@ def test_injected_failures_count_as_backend_failures(tmp_path: pathlib.Path, sta
             assert "injected failure" in str(error)
             failures += 1
     assert failures == 5
+    # Triton may count the last failure just after its error response has gone out.
+    wait_until(
+        lambda: counter(server.metrics_text(), "nv_inference_request_failure", model="doubler", version="1", reason="BACKEND") == 5,
+        description="5 failures counted",
+        timeout_seconds=5,
+    )
     metrics = server.metrics_text()
-    assert counter(metrics, "nv_inference_request_failure", model="doubler", version="1", reason="BACKEND") == 5
     assert counter(metrics, "nv_inference_request_success", model="doubler", version="1") == 15
 
 
@@ -110,3 +117,32 @@ def test_model_that_fails_to_load_is_not_ready(tmp_path: pathlib.Path, start_tri
     assert server.process.popen.returncode != 0
     assert not server.ready()
     assert "configured to fail to load" in server.process.log_tail(20000)
+
+
+def test_version_faults_file_fails_the_load_of_that_version_only(tmp_path: pathlib.Path, start_triton: Callable[..., TritonServer]) -> None:
+    # config.pbtxt is shared by both versions; version 2's own faults.json makes it fail to load.
+    write_model(tmp_path / "models", version=1)
+    write_model(tmp_path / "models", version=2, version_faults=Faults(fail_load=True))
+    server = start_triton(tmp_path / "models", wait_ready=False)
+    assert server.process is not None
+    wait_until(lambda: not server.process.running(), description="tritonserver to exit", timeout_seconds=30)
+    assert server.process.popen.returncode != 0
+    log = server.process.log_tail(20000)
+    assert "configured to fail to load" in log and "version 2" in log
+
+
+def test_crash_after_requests_kills_tritonserver_itself(tmp_path: pathlib.Path, start_triton: Callable[..., TritonServer]) -> None:
+    model = write_model(tmp_path / "models", version=1)
+    server = start_triton(tmp_path / "models")
+    assert server.process is not None
+    for _ in range(3):
+        infer_http(server, [1.0])
+    # Changed while it runs: after 5 requests in all, the next one takes the whole server down.
+    set_version_faults(model, 1, Faults(crash_after_requests=5))
+    time.sleep(0.6)
+    for _ in range(2):
+        infer_http(server, [1.0])
+    with pytest.raises(Exception):
+        infer_http(server, [1.0])
+    wait_until(lambda: not server.process.running(), description="tritonserver to die", timeout_seconds=10)
+    assert server.process.popen.returncode == -signal.SIGKILL

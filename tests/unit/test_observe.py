@@ -72,3 +72,10 @@ def test_a_model_that_failed_to_load_is_told_apart_by_the_termination_message() 
                                lastState={"terminated": {"exitCode": 1, "message": log}}))
     assert summary["failure"]["reason"] == "ModelLoadFailed"
     assert "failed to load 'doubler' version 2" in summary["failure"]["message"]
+
+
+def test_a_pod_being_deleted_neither_serves_nor_counts_as_failed() -> None:
+    pod = _pod(restartCount=2, lastState={"terminated": {"exitCode": 1}})
+    pod["metadata"]["deletionTimestamp"] = "2026-11-22T12:00:00Z"  # type: ignore[index]
+    summary = pod_summary(pod)
+    assert summary["ready"] is False and summary["failure"] is None

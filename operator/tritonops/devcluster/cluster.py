@@ -20,8 +20,10 @@ from tritonops.devcluster.processes import ManagedProcess, start_process, stop_p
 Progress = Callable[[str], None]
 STATE_FILE = "cluster.json"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
-# kwok hands pods addresses from this range. They are bookkeeping only: nothing ever connects to them.
-POD_CIDR = "10.0.0.0/16"
+# kwok hands its pods addresses from this range. Nothing listens on them, but they are loopback all the
+# same, so that nothing that follows a pod's IP (a metrics scrape, a load generator) can ever leave
+# 127.0.0.0/8. The node agent's pods use 127.77.0.0/24 (nodes.AGENT_NODES), outside this range.
+POD_CIDR = "127.200.0.0/16"
 METRICS_SERVER_API = "v1beta1.metrics.k8s.io"
 
 
@@ -226,7 +228,10 @@ class LocalCluster:
                 f"--cluster-signing-key-file={credentials.ca.key}",
                 "--use-service-account-credentials=true",
                 "--leader-elect=false",
-                "--controllers=*",
+                # Pod IPs are loopback (POD_CIDR and the node agent's addresses), which Endpoints and
+                # EndpointSlices may not hold: those two controllers could only fail and retry. Nothing
+                # here routes through Services (no kube-proxy); traffic goes to pod IPs directly.
+                "--controllers=*,-endpoints-controller,-endpointslice-controller",
                 "--bind-address=127.0.0.1",
                 "--secure-port=0",
                 # Client-side rate limits sized for a cluster of thousands of objects rather than
@@ -258,7 +263,8 @@ class LocalCluster:
                 str(binaries["kwok"]),
                 f"--kubeconfig={kubeconfig}",
                 f"--config={kwok_config}",
-                "--manage-all-nodes=true",
+                # Only the nodes that carry kwok's annotation: the agent nodes (nodes.AGENT_NODES) do not.
+                f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION}={nodes.KWOK_ANNOTATION_VALUE}",
                 f"--cidr={POD_CIDR}",
                 f"--node-ip={nodes.NODE_ADDRESS}",
                 f"--node-port={self.ports.kwok}",

@@ -1,4 +1,10 @@
-"""The simulated nodes of the local cluster: GPU nodes of two products, a MIG node and a CPU node."""
+"""The simulated nodes of the local cluster.
+
+kwok simulates the default nodes (GPU nodes of two products, a MIG node and a CPU node): it manages
+every node annotated `kwok.x-k8s.io/node: fake`. The agent nodes carry no such annotation; the test
+node agent (node_agent.py) registers them when it starts and runs their pods as real tritonserver
+processes, each node's pods on the node's own loopback address.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,16 @@ PRODUCT_LABEL = "nvidia.com/gpu.product"
 H100 = "NVIDIA-H100-80GB-HBM3"
 A100 = "NVIDIA-A100-SXM4-40GB"
 A100_80GB = "NVIDIA-A100-SXM4-80GB"
+L4 = "NVIDIA-L4"
 # Every simulated node answers on loopback, so nothing ever addresses a non-local IP.
 NODE_ADDRESS = "127.0.0.1"
+# kwok manages exactly the nodes with this annotation (see cluster.py).
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+KWOK_ANNOTATION_VALUE = "fake"
+# Agent nodes: labelled, and tainted so that only pods that tolerate the taint land there.
+AGENT_LABEL = "tritonops.dev/node-agent"
+AGENT_TAINT = {"key": AGENT_LABEL, "value": "true", "effect": "NoSchedule"}
+AGENT_TOLERATION = {"key": AGENT_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +38,12 @@ class SimulatedNode:
     cpu: str = "64"
     memory: str = "512Gi"
     pods: int = 250
+    # An agent node is run by the test node agent instead of kwok; its pods listen on `pod_address`.
+    pod_address: str | None = None
+
+    @property
+    def agent(self) -> bool:
+        return self.pod_address is not None
 
 
 DEFAULT_NODES: tuple[SimulatedNode, ...] = (
@@ -35,15 +55,31 @@ DEFAULT_NODES: tuple[SimulatedNode, ...] = (
     SimulatedNode(name="cpu-0"),
 )
 
+# One GPU and one pod each, so one pod has the node's address and Triton's standard ports to itself.
+AGENT_NODES: tuple[SimulatedNode, ...] = tuple(
+    SimulatedNode(
+        name=f"agent-{index}",
+        product=L4,
+        extended_resources={GPU_RESOURCE: 1},
+        cpu="16",
+        memory="64Gi",
+        pods=1,
+        pod_address=f"127.77.0.{index + 1}",
+    )
+    for index in range(6)
+)
+
 
 def node_manifest(node: SimulatedNode, *, kubelet_port: int) -> dict[str, Any]:
-    """A Node object that kwok manages; its status carries the GPU capacity the scheduler sees."""
+    """A Node object, for kwok or the node agent; its status carries the GPU capacity the scheduler sees."""
     labels = {
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
-        "type": "kwok",
+        "type": "node-agent" if node.agent else "kwok",
     }
+    if node.agent:
+        labels[AGENT_LABEL] = "true"
     if node.product:
         labels[PRODUCT_LABEL] = node.product
         labels["nvidia.com/gpu.present"] = "true"
@@ -53,20 +89,16 @@ def node_manifest(node: SimulatedNode, *, kubelet_port: int) -> dict[str, Any]:
             labels["nvidia.com/mig.strategy"] = "mixed"
     capacity: dict[str, str] = {"cpu": node.cpu, "memory": node.memory, "pods": str(node.pods)}
     capacity.update({name: str(count) for name, count in node.extended_resources.items()})
+    annotations = {"node.alpha.kubernetes.io/ttl": "0"}
+    if not node.agent:
+        annotations[KWOK_ANNOTATION] = KWOK_ANNOTATION_VALUE
+        # kwok serves each node's resource metrics under its own path on one shared port.
+        annotations["metrics.k8s.io/resource-metrics-path"] = f"/metrics/nodes/{node.name}/metrics/resource"
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {
-            "name": node.name,
-            "labels": labels,
-            "annotations": {
-                "kwok.x-k8s.io/node": "fake",
-                "node.alpha.kubernetes.io/ttl": "0",
-                # kwok serves each node's resource metrics under its own path on one shared port.
-                "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{node.name}/metrics/resource",
-            },
-        },
-        "spec": {},
+        "metadata": {"name": node.name, "labels": labels, "annotations": annotations},
+        "spec": {"taints": [dict(AGENT_TAINT)]} if node.agent else {},
         "status": {
             "capacity": capacity,
             "allocatable": dict(capacity),
@@ -81,7 +113,7 @@ def node_manifest(node: SimulatedNode, *, kubelet_port: int) -> dict[str, Any]:
                 "kubeletVersion": "fake",
                 "kubeProxyVersion": "fake",
                 "containerRuntimeVersion": "fake",
-                "osImage": "kwok",
+                "osImage": "tritonops-node-agent" if node.agent else "kwok",
                 "kernelVersion": "fake",
                 "machineID": "",
                 "systemUUID": "",

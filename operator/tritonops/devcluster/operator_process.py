@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import re
+import signal
 import sys
 import urllib.request
 
@@ -52,6 +54,13 @@ class OperatorProcess:
             if match and all(f'{key}="{value}"' in (match.group(1) or "") for key, value in labels.items()):
                 total += float(match.group(2))
         return total
+
+    def kill(self) -> None:
+        """SIGKILL: the operator gets no chance to finish anything, as when its node dies."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            stop_process_group(self.process.pid, grace_seconds=1)  # reaps it
+            self.process = None
 
     def stop(self) -> None:
         if self.process is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import pathlib
@@ -31,6 +32,16 @@ class ManagedProcess:
             return ""
 
 
+_PR_SET_PDEATHSIG = 1
+# The process's own symbols, libc's prctl among them (no library search, no subprocess at import).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _kill_when_parent_dies() -> None:
+    # Runs in the child between fork and exec; the function was resolved in the parent already.
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def start_process(
     *,
     name: str,
@@ -38,7 +49,13 @@ def start_process(
     log: pathlib.Path,
     environment: Mapping[str, str] | None = None,
     directory: pathlib.Path | None = None,
+    die_with_parent: bool = False,
 ) -> ManagedProcess:
+    """Start a command in a session of its own, its output appended to `log`.
+
+    `die_with_parent`: the kernel SIGKILLs the process when the thread that started it exits, so a
+    supervisor that is killed outright leaves nothing running (start such processes from the main thread).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as output:
         popen = subprocess.Popen(
@@ -50,6 +67,7 @@ def start_process(
             cwd=directory,
             # A session of its own lets us stop the process and any children it spawned as one group.
             start_new_session=True,
+            preexec_fn=_kill_when_parent_dies if die_with_parent else None,
         )
     return ManagedProcess(name=name, popen=popen, log=log)
 

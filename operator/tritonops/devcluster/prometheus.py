@@ -23,6 +23,8 @@ class ScrapeJob:
     targets: Sequence[str]  # host:port, loopback only
     metrics_path: str = "/metrics"
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Prometheus file discovery: JSON files of [{targets, labels}] that a test rewrites as pods come and go.
+    target_files: Sequence[pathlib.Path] = ()
 
 
 def scrape_configuration(*, jobs: Sequence[ScrapeJob], interval_seconds: float) -> dict[str, Any]:
@@ -37,6 +39,7 @@ def scrape_configuration(*, jobs: Sequence[ScrapeJob], interval_seconds: float) 
                 "job_name": job.name,
                 "metrics_path": job.metrics_path,
                 "static_configs": [{"targets": list(job.targets), **({"labels": dict(job.labels)} if job.labels else {})}],
+                **({"file_sd_configs": [{"files": [str(path) for path in job.target_files], "refresh_interval": "1s"}]} if job.target_files else {}),
             }
             for job in jobs
         ],

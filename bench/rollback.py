@@ -1,0 +1,163 @@
+"""`make bench-rollback`: how fast a bad canary loses its traffic, per kind of fault (SPEC section 7).
+
+Each run deploys version 1 of the test model on two real Triton pods (the node agent), sends load,
+rolls out version 2 as a canary and then makes version 2 fail:
+- errors and latency: switched on once the canary has passed an analysis; the clock starts at the
+  switch (fault onset) and the target is intervalSeconds x failureLimit + 3 s;
+- crash and load failure: the clock starts when the pod's status shows the dead container (restart
+  count, exit code), and the target is 5 s.
+It stops when every canary pod is being deleted: no canary pod is Ready behind the Service, so the
+stable revision has all the traffic. Median and maximum per kind go to bench/results/rollback.{json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client, config
+
+from bench import report
+from tests.harness.agent import agent_server_spec
+from tests.harness.kubectl import kubectl
+from tests.harness.load import LoadGenerator
+from tests.harness.models import Faults, set_version_faults, write_model
+from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
+from tritonops import constants
+from tritonops.devcluster.cluster import LocalCluster
+from tritonops.devcluster.node_agent import NodeAgentProcess
+from tritonops.devcluster.operator_process import OperatorProcess
+from tritonops.devcluster.processes import wait_until
+
+CRDS = pathlib.Path(__file__).parents[1] / "crds"
+NAME = "doubler"
+INTERVAL_SECONDS, FAILURE_LIMIT = 5, 2
+METRIC_TARGET = INTERVAL_SECONDS * FAILURE_LIMIT + 3
+POD_TARGET = 5.0
+POLL_SECONDS = 0.1
+KINDS: dict[str, tuple[Faults, float]] = {
+    "errors": (Faults(failure_rate=0.5), METRIC_TARGET),
+    "latency": (Faults(delay_ms=120), METRIC_TARGET),
+    "crash": (Faults(crash_after_requests=0), POD_TARGET),
+    "load-failure": (Faults(fail_load=True), POD_TARGET),
+}
+
+
+def _canary_pods(core: client.CoreV1Api, namespace: str, revision: str) -> list[Any]:
+    selector = f"{constants.LABEL_MODEL_DEPLOYMENT}={NAME},{constants.LABEL_REVISION}={revision}"
+    return list(core.list_namespaced_pod(namespace, label_selector=selector).items)
+
+
+def _shows_dead_container(pod: Any) -> bool:
+    for container in pod.status.container_statuses or []:
+        waiting = container.state.waiting.reason if container.state and container.state.waiting else None
+        if container.restart_count or (container.last_state and container.last_state.terminated) or waiting == "CrashLoopBackOff":
+            return True
+    return False
+
+
+def _poll(condition: Callable[[], bool], *, timeout: float, description: str) -> float:
+    """Poll every 100 ms; the wall-clock time the condition first held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return time.time()
+        time.sleep(POLL_SECONDS)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {description}")
+
+
+def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float:
+    faults, _ = KINDS[kind]
+    core = client.CoreV1Api(api)
+    namespace = f"bench-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(body={"metadata": {"name": namespace}})
+    wait_until(lambda: core.read_namespaced_service_account("default", namespace) is not None, description="default SA", timeout_seconds=30)
+    model_directory = write_model(repository, name=NAME, version=1, version_faults=Faults())
+    pod_fault = kind in ("crash", "load-failure")
+    write_model(repository, name=NAME, version=2, version_faults=faults if kind == "load-failure" else Faults())
+    analysis = {"intervalSeconds": INTERVAL_SECONDS, "failureLimit": FAILURE_LIMIT, "minRequests": 10,
+                "successRate": {"min": 0.95}, "latencyMs": {"max": 80}}
+    body = model_deployment(
+        NAME, replicas=2, model={"repository": f"file://{repository}", "version": "1"},
+        server={**agent_server_spec(), "startupTimeoutSeconds": 60},
+        rollout={"steps": [50], "stepSeconds": 600, "progressDeadlineSeconds": 120, "analysis": analysis},
+    )
+    try:
+        create(api, namespace, body)
+        wait_phase(api, namespace, NAME, "Ready", timeout=120)
+        with LoadGenerator(api, namespace, NAME, rate=40, max_seconds=240):
+            patch_spec(api, namespace, NAME, {"model": {"version": "2"}})
+            status = wait_phase(api, namespace, NAME, "Canary", timeout=60)["status"]
+            canary = status["canaryRevision"]["hash"]
+            if kind == "load-failure":
+                onset = _poll(lambda: any(_shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=90,
+                              description="the canary pod's status to show the failed load")
+            else:
+                _poll(lambda: (read(api, namespace, NAME)["status"].get("lastAnalysis") or {}).get("result") == "Passed",
+                      timeout=90, description="a passed analysis of the healthy canary")
+                set_version_faults(model_directory, 2, faults)
+                onset = time.time()
+                if pod_fault:
+                    onset = _poll(lambda: any(_shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=60,
+                                  description="the canary pod's status to show the crash")
+            gone = _poll(
+                lambda: all(p.metadata.deletion_timestamp for p in _canary_pods(core, namespace, canary)),
+                timeout=120, description="every canary pod to be deleted",
+            )
+        final = read(api, namespace, NAME)["status"]
+        if final.get("phase") != "RolledBack":
+            raise RuntimeError(f"{kind}: expected RolledBack, got {final.get('phase')}: {final.get('message')}")
+        print(f"  {kind}: {gone - onset:.2f}s ({final['failedRevision']['reason']})", flush=True)
+        return gone - onset
+    finally:
+        core.delete_namespace(name=namespace)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="runs per kind of fault")
+    parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=list(KINDS))
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tritonops-bench-rollback-") as scratch:
+        root = pathlib.Path(scratch)
+        cluster = LocalCluster(directory=root / "cluster")
+        cluster.start()
+        agent = NodeAgentProcess(kubeconfig=cluster.kubeconfig, work_dir=root / "agent")
+        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=root / "operator.log")
+        try:
+            kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(CRDS))
+            agent.start()
+            operator.start()
+            api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+            results: dict[str, list[float]] = {}
+            for kind in arguments.kinds:
+                print(f"{kind}: {arguments.runs} runs", flush=True)
+                results[kind] = [one_run(api, root / f"repository-{kind}-{run}", kind) for run in range(arguments.runs)]
+        finally:
+            operator.stop()
+            agent.stop()
+            cluster.stop()
+    figures: dict[str, Any] = {"interval_seconds": INTERVAL_SECONDS, "failure_limit": FAILURE_LIMIT, "runs_per_kind": arguments.runs}
+    for kind, seconds in results.items():
+        target = KINDS[kind][1]
+        figures[f"{kind}_median_seconds"] = round(statistics.median(seconds), 2)
+        figures[f"{kind}_max_seconds"] = round(max(seconds), 2)
+        figures[f"{kind}_target_seconds"] = target
+        figures[f"{kind}_met"] = max(seconds) <= target
+        print(f"{kind}: median {statistics.median(seconds):.2f}s, max {max(seconds):.2f}s, target {target:g}s", flush=True)
+    json_path, png_path = report.save(
+        "rollback", figures=figures,
+        series={kind: [(float(index + 1), value) for index, value in enumerate(seconds)] for kind, seconds in results.items()},
+        x_label="run", y_label="seconds from fault to 100% traffic on stable", title="Rollback time per kind of fault",
+    )
+    print(f"saved {json_path} and {png_path}")
+
+
+if __name__ == "__main__":
+    main()

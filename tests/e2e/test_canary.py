@@ -1,0 +1,205 @@
+"""Canary rollouts end to end: the operator, real Triton pods run by the node agent, real load, real metrics.
+
+Each test deploys version 1 of the `doubler` model on three agent pods, sends bounded load through
+the Ready pods (so traffic follows the replica split, as with the `replicas` router), rolls out
+version 2 and asserts the final state: status, children, events and the operator's metrics.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.harness.agent import agent_server_spec
+from tests.harness.load import LoadGenerator
+from tests.harness.models import Faults, write_model
+from tests.harness.pod_discovery import PodDiscovery
+from tests.harness.resources import create, deployment_replicas, event_reasons, model_deployment, patch_spec, read, wait_phase
+from tritonops.devcluster.operator_process import OperatorProcess
+from tritonops.devcluster.processes import wait_until
+from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
+
+pytestmark = pytest.mark.usefixtures("node_agent")
+
+NAME = "doubler"
+ANALYSIS = {
+    "intervalSeconds": 3,
+    "failureLimit": 2,
+    "minRequests": 20,
+    "successRate": {"min": 0.95},
+    "latencyMs": {"max": 80},
+    "maxErrorRateIncrease": 0.05,
+}
+ROLLOUT = {"steps": [25, 50], "stepSeconds": 8, "progressDeadlineSeconds": 90, "analysis": ANALYSIS}
+
+
+def deploy(kube_client: client.ApiClient, namespace: str, repository: pathlib.Path, *, rollout: dict[str, Any] | None = None) -> str:
+    """Version 1 on three Ready agent pods; returns its revision hash."""
+    body = model_deployment(
+        NAME,
+        replicas=3,
+        model={"repository": f"file://{repository}", "version": "1"},
+        server={**agent_server_spec(), "startupTimeoutSeconds": 60},
+        rollout={**ROLLOUT, **(rollout or {})},
+    )
+    create(kube_client, namespace, body)
+    return str(wait_phase(kube_client, namespace, NAME, "Ready", timeout=120)["status"]["stableRevision"]["hash"])
+
+
+def write_versions(repository: pathlib.Path, second: Faults) -> None:
+    write_model(repository, name=NAME, version=1, version_faults=Faults())
+    write_model(repository, name=NAME, version=2, version_faults=second)
+
+
+def wait_settled(kube_client: client.ApiClient, namespace: str, *, timeout: float = 150) -> dict[str, Any]:
+    def settled() -> bool:
+        status = read(kube_client, namespace, NAME).get("status") or {}
+        return status.get("phase") in ("Ready", "RolledBack") and status.get("stableRevision", {}).get("version") in ("1", "2") and (
+            status.get("phase") == "RolledBack" or status["stableRevision"]["version"] == "2"
+        )
+
+    wait_until(settled, description="the rollout of version 2 to settle", timeout_seconds=timeout)
+    return read(kube_client, namespace, NAME)
+
+
+def test_a_healthy_version_goes_through_every_step_and_is_promoted(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, operator: OperatorProcess
+) -> None:
+    write_versions(model_repository, Faults())
+    old = deploy(kube_client, namespace, model_repository)
+    promotions = operator.metric("tritonops_promotions_total")
+    with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=240) as load:
+        patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+        final = wait_settled(kube_client, namespace)
+    status = final["status"]
+    assert status["phase"] == "Ready", status.get("message")
+    assert status["stableRevision"]["version"] == "2" and "canaryRevision" not in status
+    new = status["stableRevision"]["hash"]
+    assert status["history"][-1]["outcome"] == "Promoted"
+    assert status["lastAnalysis"]["result"] == "Passed"
+    wait_until(lambda: deployment_replicas(kube_client, namespace, NAME) == {new: 3}, description="the old Deployment gone", timeout_seconds=30)
+    reasons = event_reasons(kube_client, namespace, NAME)
+    assert reasons.count("StepAdvanced") == 1 and reasons.count("Promoted") == 1 and "RolledBack" not in reasons
+    assert operator.metric("tritonops_promotions_total") == promotions + 1
+    counts = load.snapshot()
+    assert counts[old].success > 0 and counts[new].success > 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "check"),
+    [
+        (Faults(failure_rate=0.5), "AnalysisFailed", "successRate"),
+        # One model instance: 120 ms a request still serves about 8 a second, enough for minRequests.
+        (Faults(delay_ms=120), "AnalysisFailed", "latencyMs"),
+        (Faults(fail_load=True), "ModelLoadFailed", None),
+        (Faults(crash_after_requests=25), "CanaryCrashed", None),
+    ],
+    ids=["errors", "too-slow", "fails-to-load", "crashes-mid-canary"],
+)
+def test_a_bad_version_is_rolled_back(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, operator: OperatorProcess,
+    fault: Faults, reason: str, check: str | None,
+) -> None:
+    write_versions(model_repository, fault)
+    old = deploy(kube_client, namespace, model_repository)
+    rollbacks = operator.metric("tritonops_rollbacks_total", reason=reason)
+    with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=240):
+        patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+        final = wait_settled(kube_client, namespace)
+    status = final["status"]
+    assert status["phase"] == "RolledBack", status.get("message")
+    assert status["stableRevision"]["hash"] == old and status["canaryWeight"] == 0
+    failed = status["failedRevision"]
+    assert failed["version"] == "2" and failed["reason"] == reason, failed
+    if check is not None:
+        failing = [m for m in failed["measurements"] if m["check"] == check]
+        assert failing and failing[0]["passed"] is False, failed["measurements"]
+    assert status["history"][-1]["outcome"] == "RolledBack"
+    wait_until(lambda: deployment_replicas(kube_client, namespace, NAME) == {old: 3}, description="the canary removed", timeout_seconds=30)
+    assert "RolledBack" in event_reasons(kube_client, namespace, NAME)
+    assert operator.metric("tritonops_rollbacks_total", reason=reason) == rollbacks + 1
+    # Not retried while the spec still asks for it.
+    time.sleep(4)
+    assert read(kube_client, namespace, NAME)["status"]["phase"] == "RolledBack"
+    assert deployment_replicas(kube_client, namespace, NAME) == {old: 3}
+
+
+def test_too_little_traffic_neither_promotes_nor_rolls_back(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path
+) -> None:
+    write_versions(model_repository, Faults(failure_rate=0.5))
+    deploy(kube_client, namespace, model_repository)
+    with LoadGenerator(kube_client, namespace, NAME, rate=2, max_seconds=60):
+        patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+        wait_phase(kube_client, namespace, NAME, "Canary")
+        # Three step lengths: enough to promote or to roll back twice over, if windows counted.
+        time.sleep(3 * ROLLOUT["stepSeconds"])
+        status = read(kube_client, namespace, NAME)["status"]
+    assert (status["phase"], status["currentStep"], status["failedAnalyses"]) == ("Canary", 0, 0)
+    assert status["lastAnalysis"]["result"] == "Inconclusive"
+    assert "fewer than minRequests" in status["lastAnalysis"]["reason"]
+    assert "failedRevision" not in status
+
+
+def test_an_operator_killed_mid_canary_resumes_at_the_same_step(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, operator: OperatorProcess
+) -> None:
+    write_versions(model_repository, Faults())
+    deploy(kube_client, namespace, model_repository, rollout={"stepSeconds": 12})
+    with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=240):
+        patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+        wait_until(lambda: read(kube_client, namespace, NAME)["status"].get("currentStep") == 1,
+                   description="the second step", timeout_seconds=90)
+        operator.kill()
+        try:
+            before = read(kube_client, namespace, NAME)["status"]
+            time.sleep(3)
+            assert read(kube_client, namespace, NAME)["status"] == before  # nothing acts while it is down
+        finally:
+            operator.start()
+        after_restart = read(kube_client, namespace, NAME)["status"]
+        assert after_restart["currentStep"] == 1 and after_restart["stepStartedAt"] == before["stepStartedAt"]
+        final = wait_settled(kube_client, namespace)
+    status = final["status"]
+    assert status["phase"] == "Ready" and status["stableRevision"]["version"] == "2"
+    assert [entry["outcome"] for entry in status["history"]].count("Promoted") == 1
+    reasons = event_reasons(kube_client, namespace, NAME)
+    assert reasons.count("Promoted") == 1 and reasons.count("RolloutStarted") == 1 and reasons.count("StepAdvanced") == 1
+
+
+def test_the_prometheus_provider_rolls_back_a_bad_version(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, prometheus: PrometheusServer, tmp_path: pathlib.Path
+) -> None:
+    targets = tmp_path / "triton-pods.json"
+    with PodDiscovery(kube_client, namespace, NAME, path=targets):
+        prometheus.start(jobs=[ScrapeJob(name="triton", targets=[], target_files=[targets])], interval_seconds=1)
+        write_versions(model_repository, Faults(failure_rate=0.5))
+        analysis = {**ANALYSIS, "provider": "prometheus", "prometheus": {"url": prometheus.url}, "intervalSeconds": 4}
+        old = deploy(kube_client, namespace, model_repository, rollout={"analysis": analysis})
+        with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=240):
+            patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+            final = wait_settled(kube_client, namespace)
+    status = final["status"]
+    assert status["phase"] == "RolledBack", status.get("message")
+    assert status["failedRevision"]["reason"] == "AnalysisFailed"
+    success = next(m for m in status["failedRevision"]["measurements"] if m["check"] == "successRate")
+    assert success["value"] < 0.95 and status["lastAnalysis"]["requests"]["canary"] >= 20
+    assert status["stableRevision"]["hash"] == old
+
+
+def test_a_canary_that_cannot_fit_on_the_gpus_waits(kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path) -> None:
+    write_versions(model_repository, Faults())
+    old = deploy(kube_client, namespace, model_repository)
+    # Every agent node has one GPU: a canary pod asking for two fits nowhere.
+    patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}, "server": {"gpu": {"count": 2}}})
+    status = wait_phase(kube_client, namespace, NAME, "WaitingForCapacity")["status"]
+    assert "needs 1 pod(s) with 2 nvidia.com/gpu of product NVIDIA-L4" in status["message"], status["message"]
+    assert deployment_replicas(kube_client, namespace, NAME) == {old: 3}
+    time.sleep(3)
+    assert read(kube_client, namespace, NAME)["status"]["phase"] == "WaitingForCapacity"
+    assert "InsufficientGPU" in event_reasons(kube_client, namespace, NAME)
+
