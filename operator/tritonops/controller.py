@@ -15,6 +15,7 @@ from kubernetes.client.rest import ApiException
 from tritonops import metrics, observe
 from tritonops.analyzer import Analyzer
 from tritonops.desired.revision import Revision, revision_of
+from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, wants_service_monitor
 from tritonops.engine import capacity, reconcile, rollout
 from tritonops.engine.actions import Event, Plan
 from tritonops.engine.analysis import Verdict
@@ -24,6 +25,7 @@ from tritonops.resource import ModelDeployment
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]
+SERVICE_MONITOR_RECHECK_SECONDS = 60.0
 
 
 def _utcnow() -> datetime.datetime:
@@ -60,6 +62,8 @@ class Controller:
         self._applied: dict[Key, dict[tuple[str, str], str]] = collections.defaultdict(dict)
         # The last summary of each child seen in a watch event; most events change nothing we read.
         self._seen_children: dict[Key, dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
+        # (checked at, served): whether the cluster serves ServiceMonitor, asked again after a minute.
+        self._service_monitor_served: tuple[float, bool] | None = None
 
     def _fresh(self, body: Mapping[str, Any], key: Key) -> Mapping[str, Any]:
         remembered = self._written_status.get(key)
@@ -135,6 +139,8 @@ class Controller:
             nodes, all_pods = self.writer.list_capacity_inputs()
             shortfall = capacity.shortfall(nodes=nodes, pods=all_pods, server=resource.section("server"), pods_needed=needed)
             observations = dataclasses.replace(observations, capacity_shortfall=shortfall)
+        if wants_service_monitor(resource):
+            observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())
         stable_status, canary_status = resource.status.get("stableRevision"), resource.status.get("canaryRevision")
         if stable_status and canary_status and canary_status.get("hash") == desired.hash and resource.status.get("phase") == "Canary":
             stable = Revision(hash=str(stable_status["hash"]), version=str(stable_status.get("version", "")), image="")
@@ -146,6 +152,13 @@ class Controller:
             elif (observed := observations.deployments.get(desired.hash)) is not None and observed.ready():
                 self.analyzer.prime(resource, stable=stable, canary=desired, pods=pods)
         return observations
+
+    def _serves_service_monitor(self) -> bool:
+        cached = self._service_monitor_served
+        if cached is None or time.monotonic() - cached[0] > SERVICE_MONITOR_RECHECK_SECONDS:
+            served = self.writer.serves(api_version=SERVICE_MONITOR_API_VERSION, plural="servicemonitors")
+            self._service_monitor_served = cached = (time.monotonic(), served)
+        return cached[1]
 
     @staticmethod
     def _record_analysis(resource: ModelDeployment, verdict: Verdict) -> None:

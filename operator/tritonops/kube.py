@@ -140,6 +140,16 @@ class KubernetesWriter:
         self._request("PATCH", path, body={"metadata": {"annotations": dict.fromkeys(names)}}, content_type="application/merge-patch+json")
         metrics.api_writes_total.labels(verb="annotations").inc()
 
+    def serves(self, *, api_version: str, plural: str) -> bool:
+        """Whether the API server serves a resource (an optional CRD such as ServiceMonitor)."""
+        try:
+            resources = self._request("GET", f"/apis/{api_version}").get("resources") or []
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return any(item.get("name") == plural for item in resources)
+
     def list_capacity_inputs(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Every node, and every pod not finished: what the GPU capacity check of a new canary reads."""
         nodes = self._request("GET", "/api/v1/nodes").get("items") or []

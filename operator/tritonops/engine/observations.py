@@ -54,3 +54,5 @@ class Observations:
     analysis: Verdict | None = None
     # Names of route and revision-Service children that exist (gatewayAPI router), to delete leftovers.
     routing_children: Sequence[tuple[str, str]] = ()
+    # Whether the cluster serves prometheus-operator's ServiceMonitor; None when nobody asked.
+    service_monitor_supported: bool | None = None

@@ -12,6 +12,7 @@ from tritonops.desired.autoscaler import autoscaler_name, build_autoscaler
 from tritonops.desired.deployment import build_deployment
 from tritonops.desired.revision import Revision, revision_of
 from tritonops.desired.service import build_service, endpoints
+from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, build_service_monitor, wants_service_monitor
 from tritonops.engine import conditions, rollout
 from tritonops.engine.actions import ChildReference, Event, Plan, Scale
 from tritonops.engine.observations import DeploymentObservation, Observations
@@ -131,6 +132,21 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
             api_version = "v1" if kind == "Service" else "gateway.networking.k8s.io/v1"
             deletes.append(ChildReference(api_version, kind, name))
 
+    monitoring_condition: dict[str, Any] | None = None
+    had_monitor = any(condition.get("type") == "ServiceMonitor" for condition in previous.get("conditions") or [])
+    if wants_service_monitor(resource):
+        supported = bool(observations.service_monitor_supported)
+        if supported:
+            applies.append(build_service_monitor(resource))
+        monitoring_condition = {
+            "status": supported,
+            "reason": "Created" if supported else "CRDNotInstalled",
+            "message": f"ServiceMonitor {resource.name} scrapes port metrics of every Triton pod" if supported
+            else "spec.monitoring.serviceMonitor is true but the cluster does not serve monitoring.coreos.com/v1 ServiceMonitor",
+        }
+    elif had_monitor:
+        deletes.append(ChildReference(SERVICE_MONITOR_API_VERSION, "ServiceMonitor", resource.name))
+
     if outcome.phase != previous.get("phase"):
         if outcome.phase == "WaitingForCapacity":
             events.append(Event("Warning", "InsufficientGPU", outcome.message))
@@ -167,6 +183,10 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         generation=generation,
         now=now,
     )
+    if monitoring_condition is not None:
+        updated_conditions = conditions.set_condition(updated_conditions, type="ServiceMonitor", generation=generation, now=now, **monitoring_condition)
+    else:
+        updated_conditions = [condition for condition in updated_conditions if condition.get("type") != "ServiceMonitor"]
     rolled_back = outcome.phase == "RolledBack"
     if rolled_back or any(condition.get("type") == "RolledBack" for condition in updated_conditions):
         updated_conditions = conditions.set_condition(
