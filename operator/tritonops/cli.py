@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         "--scrape-network", action="append", default=[], metavar="CIDR",
         help="only scrape Triton pods whose IP is in this network (repeatable); default: any",
     )
+    run.add_argument("--leader-elect", action="store_true", help="run several replicas: only the holder of a Lease acts")
+    run.add_argument(
+        "--leader-election-namespace", default=os.environ.get("POD_NAMESPACE", "default"),
+        help="namespace of the Lease (default: $POD_NAMESPACE, else 'default')",
+    )
+    run.add_argument("--leader-election-name", default="tritonops-leader", help="name of the Lease")
 
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("name", metavar="NAME", help="the ModelDeployment")
@@ -180,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log_level=arguments.log_level,
                 resync_seconds=arguments.resync_seconds,
                 scrape_networks=arguments.scrape_network,
+                leader_election=arguments.leader_elect,
+                leader_election_namespace=arguments.leader_election_namespace,
+                leader_election_name=arguments.leader_election_name,
             )
         )
         return 0

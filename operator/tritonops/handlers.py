@@ -41,6 +41,8 @@ class Runtime:
     queue: WorkQueue = dataclasses.field(default_factory=WorkQueue)
     # kopf's live index views, captured from the first handler call, for the worker threads.
     indexes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Set while this replica may act: always without leader election, else while it holds the Lease.
+    leading: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
 runtime = Runtime()
@@ -81,6 +83,10 @@ def reconcile_key(key: Key) -> None:
 
 def _work() -> None:
     while True:
+        if not runtime.leading.wait(timeout=1.0):
+            if runtime.queue.closed:
+                return
+            continue  # a standby replica watches and indexes, but never writes
         key = runtime.queue.get(timeout=1.0)
         if key is None:
             if runtime.queue.closed:
@@ -242,10 +248,17 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 
 async def _resync_forever() -> None:
-    """Queue every known object periodically; converged objects cost no writes."""
+    """Queue every known object periodically, and at once when this replica starts to lead."""
+    led = runtime.leading.is_set()
+    waited = 0.0
     while True:
-        await asyncio.sleep(runtime.resync_seconds)
-        owners = runtime.indexes.get("tritonops_modeldeployments")
-        if owners is not None:
-            for key in list(owners.keys()):
-                runtime.queue.add(key)
+        await asyncio.sleep(1.0)
+        waited += 1.0
+        leading = runtime.leading.is_set()
+        if waited >= runtime.resync_seconds or (leading and not led):
+            waited = 0.0
+            owners = runtime.indexes.get("tritonops_modeldeployments")
+            if owners is not None:
+                for key in list(owners.keys()):
+                    runtime.queue.add(key)
+        led = leading

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
 
 import kopf
@@ -16,6 +19,9 @@ from tritonops.analyzer import Analyzer
 from tritonops.handlers import WORKER_THREADS
 from tritonops.controller import Controller
 from tritonops.kube import KubernetesWriter
+from tritonops.leader import LeaderElection
+
+LOST_LEADERSHIP_EXIT_CODE = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +36,11 @@ class RunOptions:
     resync_seconds: float = 60.0
     # Networks whose pod IPs the triton provider may scrape; empty means any.
     scrape_networks: Sequence[str] = ()
+    # Lease-based leader election, for running several replicas of which exactly one acts.
+    leader_election: bool = False
+    leader_election_namespace: str = "default"
+    leader_election_name: str = "tritonops-leader"
+    leader_election_identity: str = ""
 
 
 class _JsonFormatter(logging.Formatter):
@@ -80,6 +91,17 @@ def run(options: RunOptions) -> None:
         KubernetesWriter(client), analyzer=Analyzer(scrape_networks=options.scrape_networks)  # type: ignore[arg-type]
     )
     handlers.runtime.resync_seconds = options.resync_seconds
+    if options.leader_election:
+        identity = options.leader_election_identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        # Losing the lease ends the process: the orchestrator restarts it as a standby.
+        election = LeaderElection(
+            client, namespace=options.leader_election_namespace, name=options.leader_election_name, identity=identity,
+            on_lost=lambda: os._exit(LOST_LEADERSHIP_EXIT_CODE),
+        )
+        handlers.runtime.leading = election.leading
+        election.start()
+    else:
+        handlers.runtime.leading.set()
     prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_address)
     kopf.run(
         standalone=True,
