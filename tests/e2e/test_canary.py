@@ -19,11 +19,13 @@ from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.pod_discovery import PodDiscovery
 from tests.harness.resources import create, deployment_replicas, event_reasons, model_deployment, patch_spec, read, wait_phase
+from tritonops.cli import main as tritonops
+from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
 
-pytestmark = pytest.mark.usefixtures("node_agent")
+pytestmark = pytest.mark.usefixtures("node_agent", "operator")
 
 NAME = "doubler"
 ANALYSIS = {
@@ -203,3 +205,38 @@ def test_a_canary_that_cannot_fit_on_the_gpus_waits(kube_client: client.ApiClien
     assert read(kube_client, namespace, NAME)["status"]["phase"] == "WaitingForCapacity"
     assert "InsufficientGPU" in event_reasons(kube_client, namespace, NAME)
 
+
+
+def test_pause_resume_promote_abort_and_retry_on_real_triton(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    def cli(*arguments: str) -> int:
+        return tritonops([*arguments, NAME, "-n", namespace, f"--kubeconfig={cluster.kubeconfig}"])
+
+    write_versions(model_repository, Faults())
+    write_model(model_repository, name=NAME, version=3, version_faults=Faults())
+    deploy(kube_client, namespace, model_repository, rollout={"paused": True})
+    with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=240):
+        patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+        wait_until(lambda: (read(kube_client, namespace, NAME)["status"].get("lastAnalysis") or {}).get("result") == "Passed",
+                   description="a passed analysis while paused", timeout_seconds=60)
+        time.sleep(ROLLOUT["stepSeconds"] + 2)
+        status = read(kube_client, namespace, NAME)["status"]
+        assert (status["phase"], status["currentStep"]) == ("Canary", 0) and status["message"].startswith("paused")
+        assert cli("resume") == 0
+        wait_until(lambda: read(kube_client, namespace, NAME)["status"].get("currentStep") == 1, description="the next step", timeout_seconds=60)
+        assert cli("promote") == 0
+        wait_until(lambda: read(kube_client, namespace, NAME)["status"]["stableRevision"]["version"] == "2",
+                   description="version 2 promoted", timeout_seconds=60)
+        wait_phase(kube_client, namespace, NAME, "Ready")
+
+        patch_spec(kube_client, namespace, NAME, {"model": {"version": "3"}})
+        wait_phase(kube_client, namespace, NAME, "Canary")
+        assert cli("abort") == 0
+        status = wait_phase(kube_client, namespace, NAME, "RolledBack")["status"]
+        assert status["failedRevision"]["version"] == "3" and status["failedRevision"]["reason"] == "Aborted"
+        assert cli("retry") == 0
+        status = wait_phase(kube_client, namespace, NAME, "Canary")["status"]
+        assert status["canaryRevision"]["version"] == "3" and "failedRevision" not in status
+    reasons = event_reasons(kube_client, namespace, NAME)
+    assert reasons.count("Promoted") == 1 and reasons.count("RolledBack") == 1 and reasons.count("RetryRequested") == 1

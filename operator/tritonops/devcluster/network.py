@@ -38,7 +38,20 @@ def require_loopback_address(host: str) -> None:
         raise ValueError(f"refusing to contact {host}: only 127.0.0.0/8 may be a target")
 
 
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    """A port free now and never handed out before by this process.
+
+    The kernel may give the same ephemeral port to two probes in a row, and a cluster asks for several
+    ports before any of its processes binds one; two components on one port fail to start.
+    """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port found in 100 tries")
