@@ -98,3 +98,31 @@ def test_address_filter() -> None:
     allowed = address_filter(["127.0.0.0/8"])
     assert allowed("127.77.0.2") and not allowed("10.0.0.1") and not allowed("not-an-ip")
     assert address_filter([])("10.0.0.1")
+
+
+def test_the_prometheus_provider_runs_the_window_queries_and_custom_checks() -> None:
+    asked: list[str] = []
+
+    def prometheus(url: str):  # type: ignore[no-untyped-def]
+        assert url == "http://127.0.0.1:9090"
+
+        def query(promql: str) -> float | None:
+            asked.append(promql)
+            if promql == "histogram_quantile(0.99, x)":
+                return 420.0
+            if "nv_inference_request_success" in promql:
+                return 100.0
+            if "nv_inference_request_failure" in promql:
+                return 0.0
+            return 100_000.0  # duration counters: 1 ms per request
+
+        return query
+
+    analysis = {"provider": "prometheus", "prometheus": {"url": "http://127.0.0.1:9090"}, "minRequests": 20,
+                "custom": [{"name": "p99", "query": "histogram_quantile(0.99, x)", "max": 300}]}
+    analyzer = Analyzer(prometheus_query=prometheus)
+    verdict = analyzer.analyse(model_deployment({"rollout": {"analysis": analysis}}), stable=STABLE, canary=CANARY, pods=PODS)
+    assert verdict is not None and verdict.result == "Failed"
+    p99 = next(check for check in verdict.checks if check.check == "p99")
+    assert (p99.value, p99.threshold, p99.passed) == (420.0, "<= 300", False)
+    assert any('inference_tritonops_dev_revision="bbbb"' in promql for promql in asked)
