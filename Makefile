@@ -3,13 +3,17 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback
+.PHONY: deps manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback docs
 
 deps:
 	tests/install-dependencies.sh
 
 test: deps typecheck
 	$(PYTEST) -ra tests/unit tests/integration tests/e2e
+
+# The chart's copy of crds/ and manifests/install.yaml, rendered from the chart (a test checks for drift).
+manifests: deps
+	$(VENV)/bin/python -m tritonops.devcluster.chart
 
 typecheck: deps
 	$(VENV)/bin/mypy
@@ -31,3 +35,6 @@ bench-scale: deps
 
 bench-rollback: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.rollback
+
+docs: deps
+	$(VENV)/bin/python -m tritonops.api_reference
