@@ -3,7 +3,7 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback docs
+.PHONY: deps manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-spec-change docs
 
 deps:
 	tests/install-dependencies.sh
@@ -35,6 +35,9 @@ bench-scale: deps
 
 bench-rollback: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.rollback
+
+bench-spec-change: deps
+	tests/sandbox.sh $(VENV)/bin/python -m bench.spec_change
 
 docs: deps
 	$(VENV)/bin/python -m tritonops.api_reference
