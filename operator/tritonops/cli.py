@@ -6,6 +6,7 @@ import argparse
 import datetime
 import json
 import os
+import pathlib
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -64,7 +65,96 @@ def _parser() -> argparse.ArgumentParser:
         ("resume", "let a paused rollout go on (spec.rollout.paused: false)"),
     ):
         commands.add_parser(command, parents=[target], help=summary, description=summary[0].upper() + summary[1:] + ".")
+    _add_package_parser(commands)
     return parser
+
+
+PACKAGE_EPILOG = """\
+examples:
+  tritonops package resnet.pt --example-input float32:1x3x224x224 --output models
+  tritonops package mymodels:build_classifier -e float32:4x16 --name classifier --version 2 --format onnx -o models
+  tritonops package net.py:make -e int64:1x32 -e inputs.pt --format python --max-batch-size 0 -o models
+
+The model is traced on the example inputs (torch.jit.trace); config.pbtxt declares inputs INPUT__0.. and
+outputs OUTPUT__0.. in forward()'s order, with the traced dtypes and dims. When the first dimension of
+every input and output is a batch dimension (checked by running the traced model on a batch one larger),
+the config gets max_batch_size (8 by default) and dynamic batching, and dims leave that dimension out.
+The written config.pbtxt is parsed with Triton's own model-config protobuf, and the written model is
+reloaded (torch.jit.load, onnxruntime) and must reproduce torch's outputs. Bad input exits with status 2.
+
+The python layout's model.py imports torch inside Triton's python backend: the server's Python must have
+it, or TRITONOPS_MODEL_PYTHONPATH must name the site-packages that hold it (model.py adds those paths).
+"""
+
+
+def _add_package_parser(commands: Any) -> None:
+    package = commands.add_parser(
+        "package",
+        help="turn a PyTorch model into a Triton model repository (TorchScript, ONNX or python backend)",
+        description="Write REPOSITORY/NAME/config.pbtxt and REPOSITORY/NAME/VERSION/ for a PyTorch model.\n"
+        "Needs the torch extra: pip install 'tritonops[torch]'.",
+        epilog=PACKAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    package.add_argument(
+        "model", metavar="MODEL",
+        help="a TorchScript file (saved with torch.jit.save), or MODULE:FACTORY: a function taking no arguments that "
+        "returns a torch.nn.Module, in an importable module (the current directory is importable) or a .py file",
+    )
+    package.add_argument(
+        "--example-input", "-e", action="append", required=True, metavar="SPEC",
+        help="an example input, one per forward() argument, in order (repeat the flag): DTYPE:DIMS such as "
+        "float32:1x3x224x224 (seeded random values; DTYPE is bool, uint8, int8, int16, int32, int64, float16, "
+        "float32, float64 or bfloat16), or a .pt file saved with torch.save holding a tensor or a tuple of tensors",
+    )
+    package.add_argument("--output", "-o", required=True, type=pathlib.Path, metavar="REPOSITORY", help="the model repository directory (created if missing)")
+    package.add_argument("--name", help="the Triton model name, a directory in REPOSITORY (default: the file's stem or the factory's name)")
+    package.add_argument("--version", type=int, default=1, metavar="N", help="the version directory to write (default 1)")
+    package.add_argument(
+        "--format", choices=["torchscript", "onnx", "python"], default="torchscript",
+        help="torchscript: platform pytorch_libtorch, model.pt; onnx: platform onnxruntime_onnx, model.onnx; "
+        "python: python backend, a model.py that serves model.pt with torch (default torchscript)",
+    )
+    package.add_argument(
+        "--max-batch-size", type=int, metavar="N",
+        help="Triton's max_batch_size; 0 turns batching off (dims are the full example shapes). "
+        "Default: 8 (or the example's batch, if larger) when the first dimension is a batch dimension, else 0",
+    )
+    package.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset for --format onnx (default 17)")
+    package.add_argument("--force", action="store_true", help="replace the version directory if it exists")
+
+
+def _package(arguments: argparse.Namespace) -> int:
+    from tritonops.packaging import PackagingError
+    from tritonops.packaging.build import PackageRequest, package, summary
+
+    request = PackageRequest(
+        model=arguments.model,
+        example_inputs=arguments.example_input,
+        repository=arguments.output,
+        name=arguments.name,
+        version=arguments.version,
+        format=arguments.format,
+        max_batch_size=arguments.max_batch_size,
+        onnx_opset=arguments.opset,
+        force=arguments.force,
+    )
+    def progress(step: str) -> None:
+        # Only on a terminal: in a pipe or a log, stderr stays for warnings and the one-line error.
+        if sys.stderr.isatty():
+            print(f"tritonops package: {step}...", file=sys.stderr, flush=True)
+
+    try:
+        result = package(request, progress=progress)
+    except PackagingError as error:
+        print(f"tritonops package: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    for note in result.notes:
+        print(f"tritonops package: warning: {note}", file=sys.stderr)
+    print("\n".join(summary(result)))
+    return 0
 
 
 def _positive_seconds(text: str) -> float:
@@ -193,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         return 0
+    if arguments.command == "package":
+        return _package(arguments)
     return _control(arguments)
 
 
