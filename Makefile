@@ -27,8 +27,10 @@ test-integration: deps
 test-e2e: deps
 	$(PYTEST) -ra tests/e2e
 
-demo:
-	@echo "make demo: not yet; the demo lands with the packaging and demo issue."
+# The README's main command: a local control plane, real Triton pods and a canary release of a packaged
+# PyTorch model (a broken version rolled back, a good one promoted), inside a loopback-only namespace.
+demo: deps
+	tests/sandbox.sh $(VENV)/bin/python -m tritonops.demo
 
 bench-scale: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.scale

@@ -66,7 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     ):
         commands.add_parser(command, parents=[target], help=summary, description=summary[0].upper() + summary[1:] + ".")
     _add_package_parser(commands)
+    _add_dev_parser(commands)
     return parser
+
+
+def _add_dev_parser(commands: Any) -> None:
+    from tritonops.devcluster import dev
+
+    parser = commands.add_parser(
+        "dev", help="a local control plane (and the test node agent) for trying tritonops on one machine: up, status, down",
+        description="A local Kubernetes control plane on 127.0.0.1 (built from source the first time) with simulated GPU "
+        "nodes, the ModelDeployment CRD and the test node agent, left running in the background.",
+    )
+    dev.add_arguments(parser)
 
 
 PACKAGE_EPILOG = """\
@@ -285,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if arguments.command == "package":
         return _package(arguments)
+    if arguments.command == "dev":
+        from tritonops.devcluster import dev
+
+        return dev.main(arguments)
     return _control(arguments)
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from tritonops.demo.scenario import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""The demo's PyTorch model: a tiny classifier, 4 features in, 3 class probabilities out.
+
+Its weights are seeded random values, not trained ones: the demo is about serving and releasing a model,
+and an answer's shape and its probabilities summing to 1 are what its load generator checks. The
+factories take no arguments, as `tritonops package MODULE:FACTORY` wants:
+
+- `classifier` (versions 1 and 3; version 3 is packaged from `classifier_retrained`, other weights);
+- `classifier_five_features`, version 2: the same network built for 5 input features. The model's
+  config.pbtxt, shared by all its versions, declares 4, so every request to version 2 fails inside
+  torch ("mat1 and mat2 shapes cannot be multiplied"): the kind of schema mismatch a release can carry.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FEATURES = 4
+CLASSES = 3
+HIDDEN = 16
+
+
+def _network(*, features: int, seed: int) -> torch.nn.Module:
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        network = torch.nn.Sequential(
+            torch.nn.Linear(features, HIDDEN),
+            torch.nn.ReLU(),
+            torch.nn.Linear(HIDDEN, CLASSES),
+            torch.nn.Softmax(dim=-1),
+        )
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return network.eval()
+
+
+def classifier() -> torch.nn.Module:
+    return _network(features=FEATURES, seed=1)
+
+
+def classifier_retrained() -> torch.nn.Module:
+    return _network(features=FEATURES, seed=3)
+
+
+def classifier_five_features() -> torch.nn.Module:
+    return _network(features=FEATURES + 1, seed=2)

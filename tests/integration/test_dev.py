@@ -1,0 +1,94 @@
+"""`tritonops dev up`, `dev status` and `dev down` as a user runs them: separate processes, a temporary state dir.
+
+`dev up` returns while its cluster keeps running; `dev status` finds it again from the state directory
+alone; `dev down` stops every process (checked by pid and start time in /proc) and removes the state. The
+state directory is a temporary one, so a user's real ~/.cache/tritonops/dev is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from tritonops.devcluster import dev, nodes
+from tritonops.devcluster.processes import wait_until
+
+
+def tritonops_dev(*arguments: str, state_dir: pathlib.Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if key != dev.STATE_DIRECTORY_VARIABLE}
+    return subprocess.run(
+        [sys.executable, "-m", "tritonops.cli", "dev", *arguments, "--state-dir", str(state_dir)],
+        capture_output=True, text=True, timeout=timeout, env=environment, check=False,
+    )
+
+
+def status_json(state_dir: pathlib.Path) -> tuple[int, dict[str, Any]]:
+    completed = tritonops_dev("status", "-o", "json", state_dir=state_dir, timeout=30)
+    return completed.returncode, json.loads(completed.stdout)
+
+
+@pytest.mark.timeout(600)
+def test_dev_up_status_down(tmp_path: pathlib.Path) -> None:
+    state_dir = tmp_path / "dev"
+    started = tritonops_dev("up", "--operator", state_dir=state_dir)
+    recorded: list[dev.RecordedProcess] = []
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        state = dev.read_state(state_dir)
+        assert state is not None
+        recorded = list(state.processes)
+        kubeconfig = state_dir / dev.CLUSTER_DIRECTORY / "kubeconfig.yaml"
+        assert state.kubeconfig == kubeconfig and f"export KUBECONFIG={kubeconfig}" in started.stdout
+        assert [process.name for process in state.processes] == [
+            "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "metrics-server", "node-agent", "operator",
+        ]
+        assert "[tritonops dev]" in started.stderr and "[tritonops dev] control plane ready" in started.stderr
+        # Every process outlived `dev up` (its parent, now gone) and is the one recorded.
+        assert all(dev.is_running(process) for process in state.processes)
+
+        code, report = status_json(state_dir)
+        assert code == dev.HEALTHY, report
+        assert report["apiserver"]["ready"] is True and report["kubeconfig"] == str(kubeconfig)
+        assert all(process["running"] for process in report["processes"])
+        text = tritonops_dev("status", state_dir=state_dir, timeout=30)
+        assert text.returncode == 0 and text.stdout.startswith("dev cluster up") and "answers /readyz" in text.stdout
+
+        # The cluster is usable: the simulated GPU nodes and the agent's nodes are Ready, and the CRD is served.
+        api_client = config.new_client_from_config(config_file=str(kubeconfig))
+        try:
+            names = {node.metadata.name for node in client.CoreV1Api(api_client).list_node().items}
+            assert {node.name for node in (*nodes.DEFAULT_NODES, *nodes.AGENT_NODES)} <= names
+            crd = client.ApiextensionsV1Api(api_client).read_custom_resource_definition(dev.CRD_NAME)
+            assert any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
+        finally:
+            api_client.close()
+
+        # A second `up` finds the running cluster instead of starting another.
+        again = tritonops_dev("up", state_dir=state_dir, timeout=60)
+        assert again.returncode == 0 and "already up" in again.stdout
+        assert dev.read_state(state_dir) == state
+
+        # A process that dies shows in `status`, which then fails.
+        metrics_server = next(process for process in state.processes if process.name == "metrics-server")
+        os.killpg(metrics_server.pid, signal.SIGKILL)
+        wait_until(lambda: not dev.is_running(metrics_server), description="metrics-server gone", timeout_seconds=10)
+        code, report = status_json(state_dir)
+        assert code == dev.UNHEALTHY
+        assert {process["name"]: process["running"] for process in report["processes"]}["metrics-server"] is False
+    finally:
+        stopped = tritonops_dev("down", state_dir=state_dir, timeout=180)
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert "dev cluster down" in stopped.stdout
+    assert recorded and not [process.name for process in recorded if dev.is_running(process)]
+    assert not state_dir.exists()
+    code, report = status_json(state_dir)
+    assert code == dev.NOT_UP and report["up"] is False
+    assert tritonops_dev("down", state_dir=state_dir, timeout=30).returncode == 0
