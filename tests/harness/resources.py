@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pathlib
 from typing import Any
 
 from kubernetes import client
@@ -59,3 +60,21 @@ def deployment_replicas(kube_client: client.ApiClient, namespace: str, name: str
     """Replicas of each revision's Deployment, by revision hash."""
     items = client.AppsV1Api(kube_client).list_namespaced_deployment(namespace, label_selector=f"app.kubernetes.io/instance={name}").items
     return {item.metadata.labels["inference.tritonops.dev/revision"]: item.spec.replicas for item in items if not item.metadata.deletion_timestamp}
+
+
+def crd_established(api: client.ApiClient, name: str) -> bool:
+    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(name)
+    return crd.status is not None and any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
+
+
+def install_gateway_api_crds(kubeconfig: pathlib.Path, api: client.ApiClient) -> list[pathlib.Path]:
+    """The standard-channel Gateway API CRDs from the sigs.k8s.io/gateway-api Go module, established."""
+    from tests.harness.kubectl import kubectl
+    from tritonops.devcluster import gobuild
+
+    crds = gobuild.gateway_api_crds()
+    for path in crds:
+        kubectl(kubeconfig, "apply", "--server-side", "-f", str(path))
+    for name in ("httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io"):
+        wait_until(lambda: crd_established(api, name), description=f"{name} established", timeout_seconds=30)
+    return crds

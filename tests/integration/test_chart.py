@@ -29,7 +29,9 @@ from kubernetes.client.rest import ApiException
 
 from tests.harness import chart as harness
 from tests.harness.kubectl import kubectl
-from tests.harness.resources import create, deployment_replicas, event_reasons, model_deployment, patch_spec, read, wait_phase
+from tests.harness.resources import (
+    create, crd_established, deployment_replicas, event_reasons, install_gateway_api_crds, model_deployment, patch_spec, read, wait_phase,
+)
 from tritonops.cli import main as tritonops
 from tritonops.devcluster import chart, gobuild, versions
 from tritonops.devcluster.cluster import LocalCluster
@@ -129,11 +131,9 @@ SERVICE_MONITOR_CRD = {
 @pytest.fixture(scope="module")
 def gateway_api(chart_cluster: LocalCluster, admin: client.ApiClient) -> None:
     """The real Gateway API CRDs (from their Go module) and a stand-in ServiceMonitor CRD."""
-    for path in gobuild.gateway_api_crds():
-        kubectl(chart_cluster.kubeconfig, "apply", "--server-side", "-f", str(path))
+    install_gateway_api_crds(chart_cluster.kubeconfig, admin)
     client.ApiextensionsV1Api(admin).create_custom_resource_definition(body=SERVICE_MONITOR_CRD)
-    for name in ("httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io", "servicemonitors.monitoring.coreos.com"):
-        wait_until(lambda: _established(admin, name), description=f"{name} established", timeout_seconds=30)
+    wait_until(lambda: crd_established(admin, "servicemonitors.monitoring.coreos.com"), description="the ServiceMonitor CRD established", timeout_seconds=30)
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +143,6 @@ def schemas(release: str, gateway_api: None, admin: client.ApiClient, tmp_path_f
     written = harness.write_kubeconform_schemas(harness.openapi_v2(admin), directory)
     assert {"apps/v1/Deployment", "rbac.authorization.k8s.io/v1/ClusterRole", "inference.tritonops.dev/v1alpha1/ModelDeployment"} <= set(written)
     return directory
-
-
-def _established(admin: client.ApiClient, name: str) -> bool:
-    crd = client.ApiextensionsV1Api(admin).read_custom_resource_definition(name)
-    return crd.status is not None and any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
 
 
 # -- the chart as files ----------------------------------------------------------------------------------
@@ -354,7 +349,7 @@ def test_helm_install_creates_a_working_release(
 ) -> None:
     listed = helm(binaries, helm_home, "list", "--namespace", RELEASE_NAMESPACE, "--output", "json", f"--kubeconfig={chart_cluster.kubeconfig}")
     assert [(r["name"], r["status"]) for r in json.loads(listed.stdout)] == [(release, "deployed")]
-    assert _established(admin, CRD_NAME)
+    assert crd_established(admin, CRD_NAME)
     core, apps, rbac = client.CoreV1Api(admin), client.AppsV1Api(admin), client.RbacAuthorizationV1Api(admin)
     assert core.read_namespaced_service_account(RELEASE_FULLNAME, RELEASE_NAMESPACE)
     assert rbac.read_cluster_role(RELEASE_FULLNAME) and rbac.read_cluster_role(f"{RELEASE_FULLNAME}-namespaced")
@@ -525,7 +520,7 @@ def test_install_manifest_applies_and_the_operator_runs_cluster_wide_unrefused(
 ) -> None:
     applied = kubectl(chart_cluster.kubeconfig, "apply", "-f", str(ROOT / chart.INSTALL_MANIFEST))
     assert "namespace/tritonops-system created" in applied and "deployment.apps/tritonops created" in applied, applied
-    assert _established(admin, CRD_NAME)
+    assert crd_established(admin, CRD_NAME)
     apps = client.AppsV1Api(admin)
     wait_until(lambda: apps.read_namespaced_deployment("tritonops", chart.NAMESPACE).status.available_replicas == 1,
                description="the install.yaml Deployment available", timeout_seconds=60)

@@ -13,8 +13,8 @@ from kubernetes import client
 from lupa import lua51
 
 from tests.harness.kubectl import kubectl
-from tests.harness.resources import pods_of, read, wait_phase
-from tritonops.devcluster import gobuild, nodes
+from tests.harness.resources import install_gateway_api_crds, pods_of, read, wait_phase
+from tritonops.devcluster import nodes
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.processes import wait_until
@@ -50,16 +50,7 @@ def test_the_examples_cover_cpu_gpu_autoscaling_and_both_canaries() -> None:
 @pytest.fixture(scope="module")
 def gateway_api_installed(cluster: LocalCluster, kube_client: client.ApiClient) -> None:
     """The standard-channel Gateway API CRDs from the sigs.k8s.io/gateway-api module (as test_gateway_api_routes)."""
-    for path in gobuild.gateway_api_crds():
-        kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(path))
-    extensions = client.ApiextensionsV1Api(kube_client)
-
-    def established(name: str) -> bool:
-        crd = extensions.read_custom_resource_definition(name)
-        return crd.status is not None and any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
-
-    for name in ("httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io"):
-        wait_until(lambda: established(name), description=f"{name} established", timeout_seconds=30)
+    install_gateway_api_crds(cluster.kubeconfig, kube_client)
 
 
 def contains(actual: Any, expected: Any) -> bool:

@@ -6,28 +6,16 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.harness.kubectl import kubectl
+from tests.harness.resources import install_gateway_api_crds
 from tests.harness.specs import model_deployment
-from tritonops.devcluster import gobuild
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.processes import wait_until
 from tritonops.routers.gateway_api import build_routes
 
 
 def test_routes_are_valid_gateway_api_objects(cluster: LocalCluster, kube_client: client.ApiClient, namespace: str) -> None:
-    crds = gobuild.gateway_api_crds()
+    crds = install_gateway_api_crds(cluster.kubeconfig, kube_client)
     assert {path.name for path in crds} >= {"gateway.networking.k8s.io_httproutes.yaml", "gateway.networking.k8s.io_grpcroutes.yaml"}
-    for path in crds:
-        kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(path))
-    extensions = client.ApiextensionsV1Api(kube_client)
-
-    def established(name: str) -> bool:
-        crd = extensions.read_custom_resource_definition(name)
-        return crd.status is not None and any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or []))
-
-    for name in ("httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io"):
-        wait_until(lambda: established(name), description=f"{name} established", timeout_seconds=30)
-
     resource = model_deployment(
         {"traffic": {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "inference"}], "hostnames": ["models.example.com"]}}},
         namespace=namespace,
