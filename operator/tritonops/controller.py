@@ -164,7 +164,7 @@ class Controller:
     def _record_analysis(resource: ModelDeployment, verdict: Verdict) -> None:
         for check in verdict.checks:
             if check.value is not None:
-                metrics.analysis_value.labels(namespace=resource.namespace, name=resource.name, check=check.check, revision=check.revision).set(check.value)
+                metrics.record_analysis(namespace=resource.namespace, name=resource.name, check=check.check, revision=check.revision, value=check.value)
 
     def _reconcile_once(self, resource: ModelDeployment, children: ChildState) -> Plan:
         now = self.clock()

@@ -22,6 +22,15 @@ analysis_value = Gauge(
 )
 
 
+# The (check, revision) labels set per object, so that a deleted object's analysis series go with it.
+_analysis_labels: dict[tuple[str, str], set[tuple[str, str]]] = {}
+
+
+def record_analysis(*, namespace: str, name: str, check: str, revision: str, value: float) -> None:
+    analysis_value.labels(namespace=namespace, name=name, check=check, revision=revision).set(value)
+    _analysis_labels.setdefault((namespace, name), set()).add((check, revision))
+
+
 def record_status(*, namespace: str, name: str, phase: str, weight: int) -> None:
     for candidate in PHASES:
         rollout_phase.labels(namespace=namespace, name=name, phase=candidate).set(1 if candidate == phase else 0)
@@ -38,3 +47,8 @@ def forget(*, namespace: str, name: str) -> None:
         canary_weight.remove(namespace, name)
     except KeyError:
         pass
+    for check, revision in _analysis_labels.pop((namespace, name), set()):
+        try:
+            analysis_value.remove(namespace, name, check, revision)
+        except KeyError:
+            pass
