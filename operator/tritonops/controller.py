@@ -143,7 +143,7 @@ class Controller:
             observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())
         stable_status, canary_status = resource.status.get("stableRevision"), resource.status.get("canaryRevision")
         if stable_status and canary_status and canary_status.get("hash") == desired.hash and resource.status.get("phase") == "Canary":
-            stable = Revision(hash=str(stable_status["hash"]), version=str(stable_status.get("version", "")), image="")
+            stable = Revision.from_status(stable_status)
             if rollout.analysis_due(resource, observations, now=now):
                 verdict = self.analyzer.analyse(resource, stable=stable, canary=desired, pods=pods)
                 if verdict is not None:

@@ -27,6 +27,11 @@ class Revision:
     def as_status(self) -> dict[str, str]:
         return {"hash": self.hash, "version": self.version, "image": self.image}
 
+    @classmethod
+    def from_status(cls, value: Mapping[str, Any]) -> Revision:
+        """A revision as status records it (stableRevision, canaryRevision)."""
+        return cls(hash=str(value["hash"]), version=str(value.get("version", "")), image=str(value.get("image", "")))
+
 
 def stable_hash(value: Any, *, length: int = 8) -> str:
     canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

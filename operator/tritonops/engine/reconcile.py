@@ -91,8 +91,7 @@ def outcome_of(resource: ModelDeployment, observations: Observations, *, now: da
     stable_status = resource.status.get("stableRevision")
     if not stable_status or stable_status.get("hash") == revision.hash:
         return _steady(resource, observations, revision=revision, now=now)
-    stable = Revision(hash=str(stable_status["hash"]), version=str(stable_status.get("version", "")), image=str(stable_status.get("image", "")))
-    return rollout.advance(resource, observations, desired=revision, stable=stable, now=now)
+    return rollout.advance(resource, observations, desired=revision, stable=Revision.from_status(stable_status), now=now)
 
 
 def plan(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> Plan:

@@ -96,8 +96,8 @@ def analysis_record(verdict: Verdict, *, now: datetime.datetime) -> dict[str, An
     }
 
 
-def _revision(value: Mapping[str, Any]) -> Revision:
-    return Revision(hash=str(value["hash"]), version=str(value.get("version", "")), image=str(value.get("image", "")))
+def _history_entry(revision: Revision, *, outcome: str, at: str, reason: str) -> dict[str, Any]:
+    return {"hash": revision.hash, "version": revision.version, "outcome": outcome, "at": at, "reason": reason}
 
 
 def _describe(revision: Revision) -> str:
@@ -188,7 +188,7 @@ def _rollback(
     return Outcome(
         phase="RolledBack", reason=reason, message=f"{_describe(desired)} rolled back: {message}", stable=stable,
         desired_replicas=None, stable_replicas=total, rollout_status=status, events=events,
-        history=[{**{k: v for k, v in desired.as_status().items() if k != "image"}, "outcome": "RolledBack", "at": at, "reason": f"{reason}: {message}"}],
+        history=[_history_entry(desired, outcome="RolledBack", at=at, reason=f"{reason}: {message}")],
         rollback_reason=reason,
     )
 
@@ -204,7 +204,7 @@ def _promote(
             phase="Ready", reason="Promoted", message=f"{_describe(desired)} promoted: {why}", stable=desired,
             desired_replicas=total, rollout_status={"lastAnalysis": dict(state.last_analysis)} if state.last_analysis else {},
             events=events, promoted=True,
-            history=[{**{k: v for k, v in desired.as_status().items() if k != "image"}, "outcome": "Promoted", "at": conditions.timestamp(now), "reason": why}],
+            history=[_history_entry(desired, outcome="Promoted", at=conditions.timestamp(now), reason=why)],
         )
     if not state.promoting:
         events.append(Event("Normal", "Promoting", f"{_describe(desired)} takes all traffic: {why}"))
