@@ -26,7 +26,7 @@ from tritonops.desired.deployment import build_deployment
 from tritonops.desired.revision import revision_of
 from tritonops.devcluster import nodes
 from tritonops.devcluster.node_agent import NodeAgentProcess
-from tritonops.devcluster.processes import wait_until
+from tritonops.devcluster.processes import tritonserver_processes, wait_until
 
 AGENT_NETWORK = ipaddress.ip_network("127.77.0.0/24")
 
@@ -71,18 +71,8 @@ def wait_ready(kube_client: client.ApiClient, namespace: str, name: str, count: 
 
 
 def tritonservers_on(address: str) -> list[int]:
-    """Process ids of live tritonserver processes listening on `address`, from /proc."""
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"tritonserver") and f"--http-address={address}".encode() in argv:
-            found.append(int(entry.name))
-    return found
+    """Process ids of live tritonserver processes listening on `address`."""
+    return tritonserver_processes(argument_containing=f"--http-address={address}")
 
 
 def connection_refused(address: str, port: int = 8000) -> bool:

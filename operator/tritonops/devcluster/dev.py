@@ -255,18 +255,9 @@ def _reap(pid: int) -> None:
 
 def leftover_tritonservers(agent_work_dir: pathlib.Path) -> list[int]:
     """tritonserver processes whose command line names the agent's work directory (its pods' repositories)."""
-    marker = str(agent_work_dir.resolve()).encode()
-    found: list[int] = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and pathlib.Path(argv[0].decode(errors="replace")).name == "tritonserver" and any(marker in word for word in argv):
-            found.append(int(entry.name))
-    return found
+    from tritonops.devcluster.processes import tritonserver_processes
+
+    return tritonserver_processes(argument_containing=str(agent_work_dir.resolve()))
 
 
 # -- the API server ------------------------------------------------------------------------------------

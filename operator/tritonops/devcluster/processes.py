@@ -127,3 +127,19 @@ def wait_until(
         time.sleep(interval_seconds)
     detail = f" (last error: {last_error})" if last_error else ""
     raise TimeoutError(f"timed out after {timeout_seconds:.0f}s waiting for {description}{detail}")
+
+
+def tritonserver_processes(*, argument_containing: str) -> list[int]:
+    """Process ids of live tritonserver processes with an argument that contains this text, from /proc."""
+    marker = argument_containing.encode()
+    found: list[int] = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and pathlib.Path(argv[0].decode(errors="replace")).name == "tritonserver" and any(marker in word for word in argv):
+            found.append(int(entry.name))
+    return found
