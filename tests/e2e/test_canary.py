@@ -18,7 +18,7 @@ from tests.harness.agent import agent_server_spec
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.pod_discovery import PodDiscovery
-from tests.harness.resources import create, deployment_replicas, event_reasons, model_deployment, patch_spec, read, wait_phase
+from tests.harness.resources import create, deployment_replicas, event_reasons_once, model_deployment, patch_spec, read, wait_phase
 from tritonops.cli import main as tritonops
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
@@ -84,7 +84,7 @@ def test_a_healthy_version_goes_through_every_step_and_is_promoted(
     assert status["history"][-1]["outcome"] == "Promoted"
     assert status["lastAnalysis"]["result"] == "Passed"
     wait_until(lambda: deployment_replicas(kube_client, namespace, NAME) == {new: 3}, description="the old Deployment gone", timeout_seconds=30)
-    reasons = event_reasons(kube_client, namespace, NAME)
+    reasons = event_reasons_once(kube_client, namespace, NAME, "Promoted")
     assert reasons.count("StepAdvanced") == 1 and reasons.count("Promoted") == 1 and "RolledBack" not in reasons
     assert operator.metric("tritonops_promotions_total") == promotions + 1
     counts = load.snapshot()
@@ -122,7 +122,7 @@ def test_a_bad_version_is_rolled_back(
         assert failing and failing[0]["passed"] is False, failed["measurements"]
     assert status["history"][-1]["outcome"] == "RolledBack"
     wait_until(lambda: deployment_replicas(kube_client, namespace, NAME) == {old: 3}, description="the canary removed", timeout_seconds=30)
-    assert "RolledBack" in event_reasons(kube_client, namespace, NAME)
+    assert "RolledBack" in event_reasons_once(kube_client, namespace, NAME, "RolledBack")
     assert operator.metric("tritonops_rollbacks_total", reason=reason) == rollbacks + 1
     # Not retried while the spec still asks for it.
     time.sleep(4)
@@ -169,7 +169,7 @@ def test_an_operator_killed_mid_canary_resumes_at_the_same_step(
     status = final["status"]
     assert status["phase"] == "Ready" and status["stableRevision"]["version"] == "2"
     assert [entry["outcome"] for entry in status["history"]].count("Promoted") == 1
-    reasons = event_reasons(kube_client, namespace, NAME)
+    reasons = event_reasons_once(kube_client, namespace, NAME, "Promoted")
     assert reasons.count("Promoted") == 1 and reasons.count("RolloutStarted") == 1 and reasons.count("StepAdvanced") == 1
 
 
@@ -203,7 +203,7 @@ def test_a_canary_that_cannot_fit_on_the_gpus_waits(kube_client: client.ApiClien
     assert deployment_replicas(kube_client, namespace, NAME) == {old: 3}
     time.sleep(3)
     assert read(kube_client, namespace, NAME)["status"]["phase"] == "WaitingForCapacity"
-    assert "InsufficientGPU" in event_reasons(kube_client, namespace, NAME)
+    assert "InsufficientGPU" in event_reasons_once(kube_client, namespace, NAME, "InsufficientGPU")
 
 
 
@@ -238,5 +238,5 @@ def test_pause_resume_promote_abort_and_retry_on_real_triton(
         assert cli("retry") == 0
         status = wait_phase(kube_client, namespace, NAME, "Canary")["status"]
         assert status["canaryRevision"]["version"] == "3" and "failedRevision" not in status
-    reasons = event_reasons(kube_client, namespace, NAME)
+    reasons = event_reasons_once(kube_client, namespace, NAME, "RetryRequested")
     assert reasons.count("Promoted") == 1 and reasons.count("RolledBack") == 1 and reasons.count("RetryRequested") == 1

@@ -56,6 +56,12 @@ def event_reasons(kube_client: client.ApiClient, namespace: str, name: str) -> l
     return [event.reason for event in sorted(events, key=lambda e: (e.first_timestamp or e.event_time, e.metadata.name))]
 
 
+def event_reasons_once(kube_client: client.ApiClient, namespace: str, name: str, reason: str) -> list[str]:
+    """The object's event reasons once `reason` is among them: the operator posts events after the status."""
+    wait_until(lambda: reason in event_reasons(kube_client, namespace, name), description=f"a {reason} event for {name}", timeout_seconds=10)
+    return event_reasons(kube_client, namespace, name)
+
+
 def deployment_replicas(kube_client: client.ApiClient, namespace: str, name: str) -> dict[str, int]:
     """Replicas of each revision's Deployment, by revision hash."""
     items = client.AppsV1Api(kube_client).list_namespaced_deployment(namespace, label_selector=f"app.kubernetes.io/instance={name}").items

@@ -30,7 +30,7 @@ from kubernetes.client.rest import ApiException
 from tests.harness import chart as harness
 from tests.harness.kubectl import kubectl
 from tests.harness.resources import (
-    create, crd_established, deployment_replicas, event_reasons, install_gateway_api_crds, model_deployment, patch_spec, read, wait_phase,
+    create, crd_established, deployment_replicas, event_reasons_once, install_gateway_api_crds, model_deployment, patch_spec, read, wait_phase,
 )
 from tritonops.cli import main as tritonops
 from tritonops.devcluster import chart, gobuild, versions
@@ -429,7 +429,7 @@ def _drive_canary(
         assert (status["failedRevision"]["hash"], status["failedRevision"]["reason"]) == (canary[name], "Aborted")
         wait_until(lambda name=name: deployment_replicas(admin, namespace, name) == {stable[name]: 4},  # type: ignore[misc]
                    description=f"{name}: the canary removed", timeout_seconds=30)
-        assert "RolledBack" in event_reasons(admin, namespace, name)
+        assert "RolledBack" in event_reasons_once(admin, namespace, name, "RolledBack")
     check("RolledBack")
     if not full:
         return

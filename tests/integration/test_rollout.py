@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client
 
-from tests.harness.resources import create, deployment_replicas, event_reasons, model_deployment, patch_spec, read, wait_phase
+from tests.harness.resources import create, deployment_replicas, event_reasons_once, model_deployment, patch_spec, read, wait_phase
 from tritonops.cli import main as tritonops
 from tritonops.devcluster import nodes
 from tritonops.devcluster.cluster import LocalCluster
@@ -46,7 +46,7 @@ def test_manual_controls_drive_a_canary(kube_client: client.ApiClient, namespace
     assert status["stableRevision"]["hash"] == stable and status["canaryWeight"] == 0
     wait_until(lambda: deployment_replicas(kube_client, namespace, "m") == {stable: 4}, description="the canary removed", timeout_seconds=30)
     assert "inference.tritonops.dev/abort" not in (read(kube_client, namespace, "m")["metadata"].get("annotations") or {})
-    assert "RolledBack" in event_reasons(kube_client, namespace, "m")
+    assert "RolledBack" in event_reasons_once(kube_client, namespace, "m", "RolledBack")
     wait_until(lambda: operator.metric("tritonops_rollbacks_total", reason="Aborted") == rollbacks_before + 1,
                description="the rollback counted", timeout_seconds=10)
 
@@ -62,7 +62,7 @@ def test_manual_controls_drive_a_canary(kube_client: client.ApiClient, namespace
     assert "canaryRevision" not in status
     assert [entry["outcome"] for entry in status["history"]] == ["RolledBack", "Promoted"]
     wait_until(lambda: deployment_replicas(kube_client, namespace, "m") == {canary: 4}, description="the old revision removed", timeout_seconds=30)
-    reasons = event_reasons(kube_client, namespace, "m")
+    reasons = event_reasons_once(kube_client, namespace, "m", "Promoted")
     assert reasons.count("RolloutStarted") == 2 and reasons.count("Promoted") == 1
     assert operator.metric("tritonops_promotions_total") == promotions_before + 1
 
@@ -84,7 +84,7 @@ def test_a_canary_that_cannot_fit_waits_for_capacity(kube_client: client.ApiClie
     assert f"1 pod(s) with 4 {nodes.MIG_RESOURCE}" in status["message"] and "room for 0" in status["message"]
     assert "gpu-mig-0 3/7" in status["message"]
     assert deployment_replicas(kube_client, namespace, "m") == {stable: 1}
-    assert "InsufficientGPU" in event_reasons(kube_client, namespace, "m")
+    assert "InsufficientGPU" in event_reasons_once(kube_client, namespace, "m", "InsufficientGPU")
     # A canary that asks for what is free starts.
     patch_spec(kube_client, namespace, "m", {"server": {"gpu": {**mig, "count": 3}}})
     status = wait_phase(kube_client, namespace, "m", "Canary")["status"]
