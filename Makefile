@@ -3,13 +3,18 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-spec-change docs
+.PHONY: deps image manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-spec-change docs
 
 deps:
 	tests/install-dependencies.sh
 
 test: deps typecheck
 	$(PYTEST) -ra tests/unit tests/integration tests/e2e
+
+# The pause, Triton and operator images as OCI archives under ~/.cache/tritonops/images, built outside the
+# network sandbox (Debian packages and wheels are downloaded once); the real nodes import them into containerd.
+image: deps
+	$(VENV)/bin/python -m tritonops.devcluster.images
 
 # The chart's copy of crds/ and manifests/install.yaml, rendered from the chart (a test checks for drift).
 manifests: deps

@@ -1,11 +1,15 @@
 """`make bench-rollback`: how fast a bad canary loses its traffic, per kind of fault (SPEC section 7).
 
-Each run deploys version 1 of the test model on two real Triton pods (the node agent), sends load,
-rolls out version 2 as a canary and then makes version 2 fail:
+Each run deploys version 1 of the test model on two real Triton pods (containers run by the real
+kubelets of the local cluster), sends load, rolls out version 2 as a canary and then makes it fail:
 - errors and latency: switched on once the canary has passed an analysis; the clock starts at the
   switch (fault onset) and the target is intervalSeconds x failureLimit + 3 s;
-- crash and load failure: the clock starts when the pod's status shows the dead container (restart
-  count, exit code), and the target is 5 s.
+- crash and load failure: the clock starts when the kubelet's pod status shows the dead container
+  (restart count, exit code), and the target is 5 s;
+- out of memory and an image that cannot be pulled: version 2 writes 300 MiB as it loads (every pod's
+  limit is 150 MiB), or the canary names an image that no node holds; the clock starts when the pod
+  status shows OOMKilled or the failed pull, and the target is 5 s.
+The operator runs with its production resync (60 s), so no timer is helped by a short one.
 It stops when every canary pod is being deleted: no canary pod is Ready behind the Service, so the
 stable revision has all the traffic. Median and maximum per kind go to bench/results/rollback.{json,png}.
 """
@@ -24,14 +28,13 @@ from typing import Any
 from kubernetes import client, config
 
 from bench import report
-from tests.harness.agent import agent_server_spec
 from tests.harness.kubectl import kubectl
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, set_version_faults, write_model
+from tests.harness.real_node import host_directory, real_node_server_spec
 from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
 from tritonops import constants
 from tritonops.devcluster.cluster import LocalCluster
-from tritonops.devcluster.node_agent import NodeAgentProcess
 from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.processes import wait_until
 
@@ -46,7 +49,15 @@ KINDS: dict[str, tuple[Faults, float]] = {
     "latency": (Faults(delay_ms=120), METRIC_TARGET),
     "crash": (Faults(crash_after_requests=0), POD_TARGET),
     "load-failure": (Faults(fail_load=True), POD_TARGET),
+    "out-of-memory": (Faults(allocate_mb=300), POD_TARGET),
+    "image-unavailable": (Faults(), POD_TARGET),
 }
+# What the canary's spec changes besides the version, for the faults that the kubelet reports.
+SERVER_CHANGES: dict[str, dict[str, Any]] = {
+    "out-of-memory": {},
+    "image-unavailable": {"image": "localhost/tritonops/absent:1"},
+}
+POD_FAULTS = ("crash", "load-failure", "out-of-memory", "image-unavailable")
 
 
 def _canary_pods(core: client.CoreV1Api, namespace: str, revision: str) -> list[Any]:
@@ -57,7 +68,9 @@ def _canary_pods(core: client.CoreV1Api, namespace: str, revision: str) -> list[
 def _shows_dead_container(pod: Any) -> bool:
     for container in pod.status.container_statuses or []:
         waiting = container.state.waiting.reason if container.state and container.state.waiting else None
-        if container.restart_count or (container.last_state and container.last_state.terminated) or waiting == "CrashLoopBackOff":
+        if container.restart_count or (container.last_state and container.last_state.terminated):
+            return True
+        if waiting in ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"):
             return True
     return False
 
@@ -79,25 +92,25 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float
     core.create_namespace(body={"metadata": {"name": namespace}})
     wait_until(lambda: core.read_namespaced_service_account("default", namespace) is not None, description="default SA", timeout_seconds=30)
     model_directory = write_model(repository, name=NAME, version=1, version_faults=Faults())
-    pod_fault = kind in ("crash", "load-failure")
-    write_model(repository, name=NAME, version=2, version_faults=faults if kind == "load-failure" else Faults())
+    pod_fault = kind in POD_FAULTS
+    write_model(repository, name=NAME, version=2, version_faults=faults if kind in ("load-failure", "out-of-memory") else Faults())
     analysis = {"intervalSeconds": INTERVAL_SECONDS, "failureLimit": FAILURE_LIMIT, "minRequests": 10,
                 "successRate": {"min": 0.95}, "latencyMs": {"max": 80}}
     body = model_deployment(
         NAME, replicas=2, model={"repository": f"file://{repository}", "version": "1"},
-        server={**agent_server_spec(), "startupTimeoutSeconds": 60},
+        server={**real_node_server_spec(), "startupTimeoutSeconds": 60, "resources": {"limits": {"memory": "150Mi"}}},
         rollout={"steps": [50], "stepSeconds": 600, "progressDeadlineSeconds": 120, "analysis": analysis},
     )
     try:
         create(api, namespace, body)
         wait_phase(api, namespace, NAME, "Ready", timeout=120)
         with LoadGenerator(api, namespace, NAME, rate=40, max_seconds=240):
-            patch_spec(api, namespace, NAME, {"model": {"version": "2"}})
+            patch_spec(api, namespace, NAME, {"model": {"version": "2"}, "server": SERVER_CHANGES.get(kind, {})})
             status = wait_phase(api, namespace, NAME, "Canary", timeout=60)["status"]
             canary = status["canaryRevision"]["hash"]
-            if kind == "load-failure":
+            if kind in ("load-failure", *SERVER_CHANGES):
                 onset = _poll(lambda: any(_shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=90,
-                              description="the canary pod's status to show the failed load")
+                              description=f"the canary pod's status to show the {kind}")
             else:
                 _poll(lambda: (read(api, namespace, NAME)["status"].get("lastAnalysis") or {}).get("result") == "Passed",
                       timeout=90, description="a passed analysis of the healthy canary")
@@ -128,20 +141,19 @@ def main() -> None:
         root = pathlib.Path(scratch)
         cluster = LocalCluster(directory=root / "cluster")
         cluster.start()
-        agent = NodeAgentProcess(kubeconfig=cluster.kubeconfig, work_dir=root / "agent")
-        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=root / "operator.log")
+        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=root / "operator.log", resync_seconds=60.0)
+        # The Triton pods run as uid 1000 and read their repositories through hostPath.
+        root.chmod(0o755)
         try:
             kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(CRDS))
-            agent.start()
             operator.start()
             api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
             results: dict[str, list[float]] = {}
             for kind in arguments.kinds:
                 print(f"{kind}: {arguments.runs} runs", flush=True)
-                results[kind] = [one_run(api, root / f"repository-{kind}-{run}", kind) for run in range(arguments.runs)]
+                results[kind] = [one_run(api, host_directory(root, prefix=f"repository-{kind}-{run}-"), kind) for run in range(arguments.runs)]
         finally:
             operator.stop()
-            agent.stop()
             cluster.stop()
     figures: dict[str, Any] = {"interval_seconds": INTERVAL_SECONDS, "failure_limit": FAILURE_LIMIT, "runs_per_kind": arguments.runs}
     for kind, seconds in results.items():

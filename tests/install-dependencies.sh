@@ -12,6 +12,11 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
+# The images the real nodes run (tritonops.devcluster.images): a Debian rootfs, buildah on Debian's runc.
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v buildah >/dev/null || missing+=(buildah)
+command -v runc >/dev/null || missing+=(runc)
+command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 # Triton's python backend stub links against the system libpython of the same minor version.
 pyminor=$("$python" -c 'import sys; print(f"{sys.version_info.major}.{sys.version_info.minor}")')
 dpkg -s "libpython$pyminor" >/dev/null 2>&1 || missing+=("libpython$pyminor")
@@ -37,3 +42,7 @@ fi
 # Go builds of etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server, helm and
 # kubeconform: only the first run on a machine pays for them.
 "$venv/bin/python" -m tritonops.devcluster.gobuild
+
+# The pause, Triton and operator images as OCI archives (Debian packages and wheels are fetched here, outside
+# the sandbox, where nothing can be downloaded): rebuilt only when their inputs change.
+"$venv/bin/python" -m tritonops.devcluster.images

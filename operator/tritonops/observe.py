@@ -46,22 +46,36 @@ def unschedulable_summary(body: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+# Waiting reasons of a container the kubelet cannot start at all: no restart or exit code will ever
+# come, so waiting for one would leave only the progress deadline.
+_IMAGE_WAITING_REASONS = ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ImageInspectError")
+_START_WAITING_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreCreateHookError", "PreStartHookError")
+
+
 def _failure(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """How the Triton container died, if it ever did: restarts, a crash loop or a non-zero exit."""
+    """How the Triton container died or why it cannot start, if so: restarts, a crash loop, a non-zero
+    exit, an image the node cannot run, or a container the runtime cannot create."""
     statuses = [s for s in (body.get("status") or {}).get("containerStatuses") or [] if s.get("name") == constants.SERVER_NAME]
     if not statuses:
         return None
     container = statuses[0]
     state, last = container.get("state") or {}, container.get("lastState") or {}
     terminated = last.get("terminated") or state.get("terminated")
-    waiting = (state.get("waiting") or {}).get("reason")
+    waiting = state.get("waiting") or {}
+    waiting_reason = waiting.get("reason")
     restarts = int(container.get("restartCount", 0))
-    if not restarts and not (terminated and terminated.get("exitCode", 0) != 0) and waiting not in ("CrashLoopBackOff", "Error"):
+    if waiting_reason in _IMAGE_WAITING_REASONS or waiting_reason in _START_WAITING_REASONS:
+        reason = "ImageUnavailable" if waiting_reason in _IMAGE_WAITING_REASONS else "CanaryCrashed"
+        detail = f"Triton cannot start: {waiting_reason}"
+        return {"reason": reason, "message": f"{detail}: {str(waiting.get('message'))[:300]}" if waiting.get("message") else detail}
+    if not restarts and not (terminated and terminated.get("exitCode", 0) != 0) and waiting_reason not in ("CrashLoopBackOff", "Error"):
         return None
     message = str((terminated or {}).get("message") or "")
     exit_code = (terminated or {}).get("exitCode")
+    if (terminated or {}).get("reason") == "OOMKilled":
+        return {"reason": "OutOfMemory", "message": f"Triton was OOMKilled (exit code {exit_code}), {restarts} restart(s)"}
     reason = "ModelLoadFailed" if any(marker in message.lower() for marker in _LOAD_FAILURE_MARKERS) else "CanaryCrashed"
-    detail = f"Triton exited with code {exit_code}" if exit_code is not None else f"Triton is in {waiting}"
+    detail = f"Triton exited with code {exit_code}" if exit_code is not None else f"Triton is in {waiting_reason}"
     detail += f", {restarts} restart(s)"
     cause = next((line.strip() for line in message.splitlines() if any(m in line.lower() for m in _LOAD_FAILURE_MARKERS)), "")
     return {"reason": reason, "message": f"{detail}: {cause[:300]}" if cause else detail}

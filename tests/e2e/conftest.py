@@ -1,34 +1,33 @@
-"""e2e fixtures: the test node agent, which runs pods bound to the agent nodes as real tritonserver.
+"""e2e fixtures: model repositories that the Triton pods on the real nodes mount with hostPath.
 
 The shared fixtures (`cluster`, `kube_client`, `namespace`, `crd_installed`, `operator`) live in
-tests/conftest.py. Pods reach the agent nodes by tolerating their taint: tests/harness/agent.py.
+tests/conftest.py. Pods reach the real nodes by tolerating their taint: tests/harness/real_node.py.
 """
 
 from __future__ import annotations
 
 import pathlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
-from tritonops.devcluster.cluster import LocalCluster
-from tritonops.devcluster.node_agent import NodeAgentProcess
+from tests.harness.real_node import host_directory
 
 
 @pytest.fixture(scope="session")
-def node_agent(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeAgentProcess]:
-    """The agent with all of nodes.AGENT_NODES registered and Ready; stopped (and its nodes gone) at the end."""
-    agent = NodeAgentProcess(kubeconfig=cluster.kubeconfig, work_dir=tmp_path_factory.mktemp("node-agent"))
-    agent.start()
+def host_path_root() -> Iterator[pathlib.Path]:
+    """Outside pytest's private temporary tree, readable by the pods' unprivileged user."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix="tritonops-hostpath-"))
+    root.chmod(0o755)
     try:
-        yield agent
+        yield root
     finally:
-        agent.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-def model_repository(tmp_path: pathlib.Path) -> pathlib.Path:
-    """A directory for file:// model repositories that agent pods mount with hostPath."""
-    repository = tmp_path / "repository"
-    repository.mkdir()
-    return repository
+def model_repository(host_path_root: pathlib.Path) -> pathlib.Path:
+    """A directory for file:// model repositories that the pods mount with hostPath."""
+    return host_directory(host_path_root, prefix="repository-")

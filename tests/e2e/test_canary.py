@@ -1,6 +1,6 @@
-"""Canary rollouts end to end: the operator, real Triton pods run by the node agent, real load, real metrics.
+"""Canary rollouts end to end: the operator, real Triton pods run by real kubelets, real load, real metrics.
 
-Each test deploys version 1 of the `doubler` model on three agent pods, sends bounded load through
+Each test deploys version 1 of the `doubler` model on three Triton pods on the real nodes, sends bounded load through
 the Ready pods (so traffic follows the replica split, as with the `replicas` router), rolls out
 version 2 and asserts the final state: status, children, events and the operator's metrics.
 """
@@ -14,18 +14,19 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.harness.agent import agent_server_spec
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.pod_discovery import PodDiscovery
+from tests.harness.real_node import real_node_server_spec
 from tests.harness.resources import create, deployment_replicas, event_reasons_once, model_deployment, patch_spec, read, wait_phase
 from tritonops.cli import main as tritonops
+from tritonops.devcluster import nodes
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
 
-pytestmark = pytest.mark.usefixtures("node_agent", "operator")
+pytestmark = pytest.mark.usefixtures("operator")
 
 NAME = "doubler"
 ANALYSIS = {
@@ -39,13 +40,20 @@ ANALYSIS = {
 ROLLOUT = {"steps": [25, 50], "stepSeconds": 8, "progressDeadlineSeconds": 90, "analysis": ANALYSIS}
 
 
-def deploy(kube_client: client.ApiClient, namespace: str, repository: pathlib.Path, *, rollout: dict[str, Any] | None = None) -> str:
-    """Version 1 on three Ready agent pods; returns its revision hash."""
+def deploy(
+    kube_client: client.ApiClient,
+    namespace: str,
+    repository: pathlib.Path,
+    *,
+    rollout: dict[str, Any] | None = None,
+    server: dict[str, Any] | None = None,
+) -> str:
+    """Version 1 on three Ready Triton pods; returns its revision hash."""
     body = model_deployment(
         NAME,
         replicas=3,
         model={"repository": f"file://{repository}", "version": "1"},
-        server={**agent_server_spec(), "startupTimeoutSeconds": 60},
+        server={**real_node_server_spec(), "startupTimeoutSeconds": 60, **(server or {})},
         rollout={**ROLLOUT, **(rollout or {})},
     )
     create(kube_client, namespace, body)
@@ -130,6 +138,28 @@ def test_a_bad_version_is_rolled_back(
     assert deployment_replicas(kube_client, namespace, NAME) == {old: 3}
 
 
+@pytest.mark.parametrize(
+    ("second", "change", "reason"),
+    [
+        (Faults(), {"server": {"image": "localhost/tritonops/absent:2"}}, "ImageUnavailable"),
+        # Both versions run under 150 MiB; version 2 writes 300 MiB as it loads.
+        (Faults(allocate_mb=300), {"model": {"version": "2"}}, "OutOfMemory"),
+    ],
+    ids=["image-cannot-be-pulled", "oom-killed"],
+)
+def test_a_canary_the_kubelet_cannot_run_is_rolled_back_without_waiting_for_the_deadline(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, second: Faults, change: dict[str, Any], reason: str
+) -> None:
+    write_versions(model_repository, second)
+    old = deploy(kube_client, namespace, model_repository, server={"resources": {"limits": {"memory": "150Mi"}}})
+    patch_spec(kube_client, namespace, NAME, change)
+    status = wait_phase(kube_client, namespace, NAME, "RolledBack", timeout=ROLLOUT["progressDeadlineSeconds"])["status"]
+    # A rollback by the deadline would name the deadline; this one names what the kubelet reported.
+    assert status["failedRevision"]["reason"] == reason, status["failedRevision"]
+    assert status["stableRevision"]["hash"] == old
+    wait_until(lambda: deployment_replicas(kube_client, namespace, NAME) == {old: 3}, description="the canary removed", timeout_seconds=60)
+
+
 def test_too_little_traffic_neither_promotes_nor_rolls_back(
     kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path
 ) -> None:
@@ -196,10 +226,11 @@ def test_the_prometheus_provider_rolls_back_a_bad_version(
 def test_a_canary_that_cannot_fit_on_the_gpus_waits(kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path) -> None:
     write_versions(model_repository, Faults())
     old = deploy(kube_client, namespace, model_repository)
-    # Every agent node has one GPU: a canary pod asking for two fits nowhere.
-    patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}, "server": {"gpu": {"count": 2}}})
+    # A canary pod asking for one GPU more than any real node has fits nowhere.
+    too_many = max(node.gpus for node in nodes.REAL_NODES) + 1
+    patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}, "server": {"gpu": {"count": too_many}}})
     status = wait_phase(kube_client, namespace, NAME, "WaitingForCapacity")["status"]
-    assert "needs 1 pod(s) with 2 nvidia.com/gpu of product NVIDIA-L4" in status["message"], status["message"]
+    assert f"needs 1 pod(s) with {too_many} nvidia.com/gpu of product NVIDIA-L4" in status["message"], status["message"]
     assert deployment_replicas(kube_client, namespace, NAME) == {old: 3}
     time.sleep(3)
     assert read(kube_client, namespace, NAME)["status"]["phase"] == "WaitingForCapacity"

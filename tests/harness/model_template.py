@@ -10,7 +10,8 @@ Faults, merged in this order (later wins):
 Both files are read at initialize and re-read at most twice a second, so a test can change a running
 model's behaviour. Besides the keys above they may set `crash_after_requests`: once this many requests
 have been handled, the next request kills the whole tritonserver process (SIGKILL to the stub's
-parent), the way a server that crashes in the middle of serving looks from outside. Failures raise
+parent), the way a server that crashes in the middle of serving looks from outside; and `faults.json`
+may set `allocate_mb`, memory the model writes when it loads (a version too big for its memory limit). Failures raise
 TritonModelException, which Triton counts in nv_inference_request_failure; an error returned inside a
 response would count as a success.
 """
@@ -80,6 +81,8 @@ class TritonPythonModel:
             fail_load = bool(version_faults["fail_load"])
         if fail_load:
             raise pb_utils.TritonModelException("this model version is configured to fail to load")
+        # A version that needs more memory than the pod may use: the pages are written, so they count.
+        self.ballast = np.ones(int(float(version_faults.get("allocate_mb") or 0) * 1024 * 1024 // 8), dtype=np.float64)
 
     def _read_faults(self):
         merged = {**self.defaults, **_read_json(self.version_fault_file), **_read_json(self.fault_file)}

@@ -19,11 +19,15 @@ class Faults:
     fail_load: bool = False
     # Once this many requests are handled, the next one kills the whole tritonserver (None: never).
     crash_after_requests: int | None = None
+    # Memory the version writes when it loads, in MiB (read from faults.json at initialize only).
+    allocate_mb: int = 0
 
     def as_json(self) -> dict[str, object]:
         document: dict[str, object] = {"failure_rate": self.failure_rate, "delay_ms": self.delay_ms, "fail_load": self.fail_load}
         if self.crash_after_requests is not None:
             document["crash_after_requests"] = self.crash_after_requests
+        if self.allocate_mb:
+            document["allocate_mb"] = self.allocate_mb
         return document
 
 

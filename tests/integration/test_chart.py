@@ -64,7 +64,7 @@ def binaries() -> Mapping[str, pathlib.Path]:
 
 @pytest.fixture(scope="module")
 def chart_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(directory=tmp_path_factory.mktemp("chart-cluster"))
+    local = LocalCluster(directory=tmp_path_factory.mktemp("chart-cluster"), real_node_specifications=())
     local.start()
     try:
         yield local

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import pathlib
 import socket
+import subprocess
 
 import pytest
 from kubernetes import client
@@ -15,8 +17,15 @@ from tritonops.devcluster.cluster import POD_CIDR, LocalCluster
 from tritonops.devcluster.processes import wait_until
 
 
-def test_run_is_inside_a_loopback_only_namespace() -> None:
-    assert network.network_interfaces() == ["lo"]
+def test_run_is_inside_a_loopback_only_namespace(cluster: LocalCluster) -> None:
+    """Whatever bridges and veths the real nodes have made, every address and every route is loopback."""
+    addresses = network.interface_addresses()
+    assert "lo" in addresses and network.only_loopback(addresses), addresses
+    routes = json.loads(subprocess.run(["ip", "-json", "route", "show", "table", "all"], capture_output=True, text=True, check=True).stdout)
+    destinations = [str(route["dst"]) for route in routes]
+    assert "default" not in destinations
+    outside = [d for d in destinations if not (ipaddress.ip_network(d, strict=False).is_loopback or ipaddress.ip_network(d, strict=False).is_multicast)]
+    assert outside == []
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "1.1.1.1"])

@@ -79,3 +79,28 @@ def test_a_pod_being_deleted_neither_serves_nor_counts_as_failed() -> None:
     pod["metadata"]["deletionTimestamp"] = "2026-11-22T12:00:00Z"  # type: ignore[index]
     summary = pod_summary(pod)
     assert summary["ready"] is False and summary["failure"] is None
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("reason", ["ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"])
+def test_a_container_whose_image_cannot_run_fails_at_once(reason: str) -> None:
+    """The kubelet never starts it, so there is no restart or exit code: waiting it out is the deadline."""
+    summary = pod_summary(_pod(state={"waiting": {"reason": reason, "message": f'image "x:1" {reason}'}}))
+    assert summary["failure"] == {"reason": "ImageUnavailable", "message": f'Triton cannot start: {reason}: image "x:1" {reason}'}
+
+
+@pytest.mark.parametrize("reason", ["CreateContainerConfigError", "CreateContainerError", "RunContainerError"])
+def test_a_container_the_runtime_cannot_create_fails_at_once(reason: str) -> None:
+    summary = pod_summary(_pod(state={"waiting": {"reason": reason, "message": "secret \"s3\" not found"}}))
+    assert summary["failure"] == {"reason": "CanaryCrashed", "message": f'Triton cannot start: {reason}: secret "s3" not found'}
+
+
+def test_an_out_of_memory_kill_is_named() -> None:
+    summary = pod_summary(_pod(restartCount=1, lastState={"terminated": {"exitCode": 137, "reason": "OOMKilled"}}))
+    assert summary["failure"] == {"reason": "OutOfMemory", "message": "Triton was OOMKilled (exit code 137), 1 restart(s)"}
+
+
+def test_a_container_still_creating_is_no_failure() -> None:
+    assert pod_summary(_pod(state={"waiting": {"reason": "ContainerCreating"}}))["failure"] is None

@@ -298,7 +298,9 @@ class Demo:
         stack.callback(packaging.cancel)
 
         self.heading("1/6 the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server)")
-        cluster = LocalCluster(directory=self.work_dir / "cluster", progress=lambda message: self.stamp(f"cluster: {message}"))
+        cluster = LocalCluster(
+            directory=self.work_dir / "cluster", progress=lambda message: self.stamp(f"cluster: {message}"), real_node_specifications=()
+        )
         stack.callback(self._stopping("the control plane", cluster.stop))
         cluster.start()
         dev.install_crds(cluster.kubeconfig)
@@ -459,7 +461,7 @@ class Demo:
         # Runs last (the first callback registered): everything is stopped by now.
         self.stamp("torn down: every process the demo started is stopped")
 
-    def _stopping(self, what: str, stop: Callable[[], None]) -> Callable[[], None]:
+    def _stopping(self, what: str, stop: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
             self.stamp(f"stopping {what}")
             stop()

@@ -1,4 +1,5 @@
-"""A real Kubernetes control plane on loopback: etcd, apiserver, controller-manager, scheduler, kwok, metrics-server."""
+"""A real Kubernetes control plane on loopback: etcd, apiserver, controller-manager, scheduler, kwok, metrics-server,
+and real nodes (a kubelet and containerd each) that run pods as containers."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tritonops.devcluster import gobuild, network, nodes, pki, versions
+from tritonops.devcluster import gobuild, images, network, nodes, pki, real_nodes, versions
 from tritonops.devcluster.processes import ManagedProcess, start_process, stop_process_group, wait_until
 
 Progress = Callable[[str], None]
@@ -76,11 +77,13 @@ class LocalCluster:
         *,
         directory: pathlib.Path,
         simulated_nodes: Sequence[nodes.SimulatedNode] = nodes.DEFAULT_NODES,
+        real_node_specifications: Sequence[nodes.RealNode] = nodes.REAL_NODES,
         progress: Progress = _print_progress,
         controller_manager_arguments: Sequence[str] = ("--horizontal-pod-autoscaler-sync-period=5s",),
     ) -> None:
         self.directory = directory
         self.simulated_nodes = tuple(simulated_nodes)
+        self.real_nodes = real_nodes.RealNodes(directory=directory / "nodes", specifications=real_node_specifications, progress=progress)
         self.progress = progress
         self.controller_manager_arguments = tuple(controller_manager_arguments)
         self.processes: list[ManagedProcess] = []
@@ -108,17 +111,21 @@ class LocalCluster:
             self._start_apiserver(binaries["kube-apiserver"])
             self._start_controllers(binaries)
             self._register_nodes_and_metrics_api()
+            self._start_real_nodes(binaries)
             self._write_state()
         except BaseException:
             self.stop()
             raise
         self.progress(f"control plane ready in {time.monotonic() - started:.1f}s; kubeconfig {self.kubeconfig}")
 
-    def stop(self) -> None:
+    def stop(self) -> list[str]:
+        """Stop everything; returns what the real nodes' teardown could not remove (empty when clean)."""
+        problems = self._stop_real_nodes()
         for process in reversed(self.processes):
             stop_process_group(process.pid)
         self.processes.clear()
         (self.directory / STATE_FILE).unlink(missing_ok=True)
+        return problems
 
     def __enter__(self) -> LocalCluster:
         self.start()
@@ -126,6 +133,50 @@ class LocalCluster:
 
     def __exit__(self, *exception: object) -> None:
         self.stop()
+
+    def _start_real_nodes(self, binaries: Mapping[str, pathlib.Path]) -> None:
+        if not self.real_nodes.specifications:
+            return
+        from kubernetes import client, config
+
+        assert self.pki is not None
+        # The operator's own image is loaded by the tests that install it (load_image): its archive is
+        # rebuilt with every change to the source, and no other test needs it.
+        archives = images.image_archives(names=("pause", "triton"))
+        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        try:
+            setup = real_nodes.NodeSetup(
+                apiserver_url=self.apiserver_url,
+                cluster_pki=self.pki,
+                binaries=binaries,
+                sandbox_image=archives["pause"].reference,
+                image_archives=[archive.archive for archive in archives.values()],
+            )
+            self.real_nodes.start(setup, core=client.CoreV1Api(api_client))
+        finally:
+            api_client.close()
+
+    def load_image(self, archive: pathlib.Path) -> None:
+        """Import an image into every real node's containerd, as a registry pull would have."""
+        for node in self.real_nodes.nodes:
+            assert node.runtime is not None
+            node.runtime.import_images([archive])
+
+    def _stop_real_nodes(self) -> list[str]:
+        if not self.real_nodes.nodes:
+            return []
+        from kubernetes import client, config
+
+        api_client = None
+        core = None
+        if self.processes and all(process.running() for process in self.processes):
+            api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+            core = client.CoreV1Api(api_client)
+        try:
+            return self.real_nodes.stop(core)
+        finally:
+            if api_client is not None:
+                api_client.close()
 
     # -- components ------------------------------------------------------------------------------
 
@@ -379,6 +430,7 @@ class LocalCluster:
             "kubeconfig": str(self.kubeconfig),
             "apiserver": self.apiserver_url,
             "processes": {process.name: process.pid for process in self.processes},
+            "real_nodes": self.real_nodes.state(),
         }
         (self.directory / STATE_FILE).write_text(json.dumps(state, indent=2))
 
@@ -403,6 +455,9 @@ def stop_from_state(directory: pathlib.Path) -> bool:
     if not state_file.exists():
         return False
     state = json.loads(state_file.read_text())
+    recorded = state.get("real_nodes") or {}
+    if recorded.get("nodes"):
+        real_nodes.RealNodes.clean_up_from_state(recorded)
     for pid in reversed(list(state["processes"].values())):
         stop_process_group(int(pid))
     state_file.unlink(missing_ok=True)

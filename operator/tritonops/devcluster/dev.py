@@ -396,7 +396,7 @@ def up(
     if not network.is_loopback_only_namespace():
         progress("running in this machine's network namespace: every component binds to 127.0.0.1 (agent pods to 127.77.0.N)")
 
-    cluster = LocalCluster(directory=directory / CLUSTER_DIRECTORY, progress=progress)
+    cluster = LocalCluster(directory=directory / CLUSTER_DIRECTORY, progress=progress, real_node_specifications=())
     node_agent = NodeAgentProcess(kubeconfig=cluster.kubeconfig, work_dir=directory / AGENT_DIRECTORY)
     operator_process = OperatorProcess(kubeconfig=cluster.kubeconfig, log=directory / OPERATOR_LOG) if operator else None
     try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import pathlib
 import socket
+import subprocess
+from collections.abc import Mapping, Sequence
 
 ALLOW_HOST_NETWORK_VARIABLE = "TRITONOPS_ALLOW_HOST_NETWORK"
 
@@ -16,9 +19,36 @@ def network_interfaces() -> list[str]:
     return sorted(line.split(":", 1)[0].strip() for line in lines if ":" in line)
 
 
+def interface_addresses() -> dict[str, list[str]]:
+    """Every address on every interface of this namespace, from `ip -json address`."""
+    completed = subprocess.run(["ip", "-json", "address", "show"], capture_output=True, text=True, timeout=10, check=True)
+    return {
+        str(interface["ifname"]): [str(address["local"]) for address in interface.get("addr_info", [])]
+        for interface in json.loads(completed.stdout or "[]")
+    }
+
+
+def only_loopback(addresses: Mapping[str, Sequence[str]]) -> bool:
+    """True when `lo` exists and every address on every interface is loopback.
+
+    Real nodes add a bridge and veth pairs for their pods; those are fine as long as every address on
+    them is in 127.0.0.0/8 (or ::1), since then no packet can be addressed beyond the machine. An
+    interface with no address at all (a veth's host end) cannot be a route out either.
+    """
+    return "lo" in addresses and all(ipaddress.ip_address(address).is_loopback for listed in addresses.values() for address in listed)
+
+
 def is_loopback_only_namespace() -> bool:
-    """True inside a namespace made with `unshare -n` where only `lo` exists."""
-    return network_interfaces() == ["lo"]
+    """True inside a namespace where every address is loopback, as `unshare -n` makes it."""
+    interfaces = network_interfaces()
+    if interfaces == ["lo"]:
+        return True
+    if "lo" not in interfaces:
+        return False
+    try:
+        return only_loopback(interface_addresses())
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return False
 
 
 def require_loopback_only_namespace() -> None:

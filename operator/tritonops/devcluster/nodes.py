@@ -70,6 +70,43 @@ AGENT_NODES: tuple[SimulatedNode, ...] = tuple(
 )
 
 
+# Real nodes: a real kubelet and containerd each, named by their own loopback address (which the kubelet
+# makes the node's InternalIP). They are tainted so that only pods meant for real containers land there:
+# any other pod of the tests names an image that no node holds.
+REAL_NODE_LABEL = "tritonops.dev/real-node"
+REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
+REAL_NODE_TOLERATION = {"key": REAL_NODE_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RealNode:
+    """A node run by a real kubelet; GPUs are advertised as extended resources on its status."""
+
+    address: str
+    pod_subnet: str
+    product: str | None = L4
+    gpus: int = 4
+
+    @property
+    def name(self) -> str:
+        return self.address
+
+    def labels(self) -> dict[str, str]:
+        labels = {REAL_NODE_LABEL: "true", "type": "real"}
+        if self.product and self.gpus:
+            labels.update({PRODUCT_LABEL: self.product, "nvidia.com/gpu.present": "true", "nvidia.com/gpu.count": str(self.gpus)})
+        return labels
+
+    def taints(self) -> list[str]:
+        return [f"{REAL_NODE_TAINT['key']}={REAL_NODE_TAINT['value']}:{REAL_NODE_TAINT['effect']}"]
+
+
+REAL_NODES: tuple[RealNode, ...] = (
+    RealNode(address="127.0.0.11", pod_subnet="127.88.1.0/24"),
+    RealNode(address="127.0.0.12", pod_subnet="127.88.2.0/24"),
+)
+
+
 def node_manifest(node: SimulatedNode, *, kubelet_port: int) -> dict[str, Any]:
     """A Node object, for kwok or the node agent; its status carries the GPU capacity the scheduler sees."""
     labels = {

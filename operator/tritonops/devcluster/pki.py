@@ -162,3 +162,20 @@ def create_cluster_pki(directory: pathlib.Path) -> ClusterPki:
         service_account_private_key=service_account_private_key,
         service_account_public_key=service_account_public_key,
     )
+
+
+def node_client_credentials(ca: KeyPair, *, node_name: str, directory: pathlib.Path) -> KeyPair:
+    """A kubelet's client certificate: user system:node:NAME in group system:nodes.
+
+    That identity is what the Node authorizer and the NodeRestriction admission plugin expect, so a
+    real kubelet may write only its own Node and the status of the pods bound to it.
+    """
+    issuer = x509.load_pem_x509_certificate(ca.certificate.read_bytes())
+    issuer_key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
+    if not isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"the cluster CA key {ca.key} is not an EC key")
+    directory.mkdir(parents=True, exist_ok=True)
+    return _leaf(
+        directory, "kubelet-client", issuer=issuer, issuer_key=issuer_key,
+        common_name=f"system:node:{node_name}", organization="system:nodes", client=True,
+    )

@@ -15,6 +15,8 @@ METRICS_SERVER_VERSION = "v0.9.0"
 HELM_VERSION = "v3.21.4"
 KUBECONFORM_VERSION = "v0.7.0"
 GATEWAY_API_VERSION = "v1.6.3"
+# containerd 2.x: kubelet 1.37 drops support for containerd 1.x, so Debian's 1.6 is not an option.
+CONTAINERD_VERSION = "v2.4.2"
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 
 
@@ -56,7 +58,8 @@ KUBERNETES_COMPONENTS = tuple(
         package=f"k8s.io/kubernetes/cmd/{name}",
         ldflags=_KUBERNETES_LDFLAGS,
     )
-    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    # The kubelet is built with the control plane so that it shares the module resolution and build cache.
+    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
 )
 
 ETCD = GoComponent(name="etcd", module="go.etcd.io/etcd/server/v3", version=ETCD_VERSION, package="go.etcd.io/etcd/server/v3", ldflags="-s -w")
@@ -83,6 +86,19 @@ KUBECONFORM = GoComponent(
     ldflags="-s -w",
 )
 
+_CONTAINERD_LDFLAGS = f"-s -w -X github.com/containerd/containerd/v2/version.Version={CONTAINERD_VERSION}"
+CONTAINERD_COMPONENTS = tuple(
+    GoComponent(
+        name=name,
+        module="github.com/containerd/containerd/v2",
+        version=CONTAINERD_VERSION,
+        package=f"github.com/containerd/containerd/v2/cmd/{name}",
+        ldflags=_CONTAINERD_LDFLAGS,
+    )
+    # containerd finds its shim on PATH; ctr imports the locally built images.
+    for name in ("containerd", "containerd-shim-runc-v2", "ctr")
+)
+
 ALL_COMPONENTS: tuple[GoComponent, ...] = (
     ETCD,
     *KUBERNETES_COMPONENTS,
@@ -90,4 +106,5 @@ ALL_COMPONENTS: tuple[GoComponent, ...] = (
     METRICS_SERVER,
     HELM,
     KUBECONFORM,
+    *CONTAINERD_COMPONENTS,
 )

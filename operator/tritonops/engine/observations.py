@@ -38,7 +38,7 @@ class PodFailure:
 
     name: str
     revision: str
-    reason: str  # CanaryCrashed | ModelLoadFailed
+    reason: str  # CanaryCrashed | ModelLoadFailed | OutOfMemory | ImageUnavailable
     message: str
 
 

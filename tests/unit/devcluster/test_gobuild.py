@@ -54,5 +54,5 @@ def test_every_component_is_pinned() -> None:
     for component in versions.ALL_COMPONENTS:
         assert component.version.startswith("v") and component.version.count(".") == 2, component
     kubernetes = [c for c in versions.ALL_COMPONENTS if c.module == "k8s.io/kubernetes"]
-    assert {c.name for c in kubernetes} == {"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+    assert {c.name for c in kubernetes} == {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
     assert all("gitVersion=v1.36." in c.ldflags for c in kubernetes)
