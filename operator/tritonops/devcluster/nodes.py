@@ -30,6 +30,11 @@ AGENT_TAINT = {"key": AGENT_LABEL, "value": "true", "effect": "NoSchedule"}
 AGENT_TOLERATION = {"key": AGENT_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 
 
+def gpu_labels(*, product: str, count: int) -> dict[str, str]:
+    """The labels NVIDIA's GPU feature discovery puts on a GPU node, which product affinity selects on."""
+    return {PRODUCT_LABEL: product, "nvidia.com/gpu.present": "true", "nvidia.com/gpu.count": str(count)}
+
+
 @dataclasses.dataclass(frozen=True)
 class SimulatedNode:
     name: str
@@ -94,7 +99,7 @@ class RealNode:
     def labels(self) -> dict[str, str]:
         labels = {REAL_NODE_LABEL: "true", "type": "real"}
         if self.product and self.gpus:
-            labels.update({PRODUCT_LABEL: self.product, "nvidia.com/gpu.present": "true", "nvidia.com/gpu.count": str(self.gpus)})
+            labels.update(gpu_labels(product=self.product, count=self.gpus))
         return labels
 
     def taints(self) -> list[str]:
@@ -118,10 +123,7 @@ def node_manifest(node: SimulatedNode, *, kubelet_port: int) -> dict[str, Any]:
     if node.agent:
         labels[AGENT_LABEL] = "true"
     if node.product:
-        labels[PRODUCT_LABEL] = node.product
-        labels["nvidia.com/gpu.present"] = "true"
-        count = sum(node.extended_resources.values())
-        labels["nvidia.com/gpu.count"] = str(count)
+        labels.update(gpu_labels(product=node.product, count=sum(node.extended_resources.values())))
         if MIG_RESOURCE in node.extended_resources:
             labels["nvidia.com/mig.strategy"] = "mixed"
     capacity: dict[str, str] = {"cpu": node.cpu, "memory": node.memory, "pods": str(node.pods)}

@@ -350,7 +350,12 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
 
 def _next_action_in(state: _State, settings: Settings, *, now: datetime.datetime, ready: bool, elapsed: float) -> float:
     """Seconds until the next analysis, step end or progress deadline, whichever comes first."""
-    candidates = [(_next_analysis_at(state, settings) - now).total_seconds(), settings.step_seconds - elapsed]
+    until_analysis = (_next_analysis_at(state, settings) - now).total_seconds()
+    if ready and until_analysis <= 0:
+        # Due, yet this pass measured nothing: the canary has only just turned Ready and the provider took
+        # its first sample now. The first whole window ends one interval from here, not at the step's end.
+        until_analysis = settings.interval_seconds
+    candidates = [until_analysis, settings.step_seconds - elapsed]
     if not ready:
         candidates.append(settings.progress_deadline_seconds - elapsed + 1)
     future = [seconds for seconds in candidates if seconds > 0]

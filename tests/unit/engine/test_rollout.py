@@ -329,3 +329,15 @@ def test_immediate_strategy_promotes_without_steps() -> None:
     result = run(stable_status(), 0, spec_body=spec(rollout={"strategy": "Immediate"}))
     assert result.status["phase"] == "Promoting"
     assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 4}
+
+
+def test_a_canary_ready_after_its_first_interval_is_analysed_one_interval_later_not_at_the_step_end() -> None:
+    """The first analysis falls due while the canary is still starting; once it is Ready, the next pass
+    must come one window later, not at the end of the step: a production resync (60 s) would not hide that."""
+    status = dict(started().status)
+    starting = run(status, 5, canary=1, canary_ready=0, stable=3)
+    assert starting.status["phase"] == "Canary" and "waiting for canary pods to be Ready" in starting.status["message"]
+    # Ready at 12 s, after the first interval (10 s) has passed without a measurement: the provider takes
+    # its first sample in this pass, and the first whole window ends one interval later (not at 30 s).
+    ready = run(dict(starting.status), 12, canary=1, stable=3)
+    assert ready.requeue_after == 10
