@@ -186,6 +186,8 @@ def test_an_operator_killed_mid_canary_resumes_at_the_same_step(
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         wait_until(lambda: read(kube_client, namespace, NAME)["status"].get("currentStep") == 1,
                    description="the second step", timeout_seconds=90)
+        # Events go out just after the status write: killed in between, the operator would never post it.
+        event_reasons_once(kube_client, namespace, NAME, "StepAdvanced")
         operator.kill()
         try:
             before = read(kube_client, namespace, NAME)["status"]
