@@ -8,7 +8,6 @@ operator process is stopped meanwhile, so that only the one in the pod acts.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from tests.harness.chart import helm_environment, run_helm
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.real_node import real_node_server_spec
@@ -37,16 +37,8 @@ ROLLOUT = {"steps": [50], "stepSeconds": 6, "progressDeadlineSeconds": 90, "anal
 
 
 def _helm(*arguments: str, home: pathlib.Path, kubeconfig: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-    }
     helm = gobuild.ensure_binaries([versions.HELM])["helm"]
-    return subprocess.run(
-        [str(helm), *arguments, f"--kubeconfig={kubeconfig}"], capture_output=True, text=True, timeout=240, check=False, env=environment
-    )
+    return run_helm(helm, helm_environment(home), *arguments, f"--kubeconfig={kubeconfig}")
 
 
 @pytest.fixture

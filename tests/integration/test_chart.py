@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -83,12 +82,11 @@ def admin(chart_cluster: LocalCluster) -> Iterator[client.ApiClient]:
 
 @pytest.fixture(scope="module")
 def helm_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("helm")
-    return {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}
+    return harness.helm_environment(tmp_path_factory.mktemp("helm"))
 
 
 def helm(binaries: Mapping[str, pathlib.Path], environment: Mapping[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binaries["helm"]), *arguments], capture_output=True, text=True, timeout=180, check=False, env=dict(environment))
+    return harness.run_helm(binaries["helm"], environment, *arguments)
 
 
 def _restricted_namespace(admin: client.ApiClient, name: str) -> None:

@@ -13,7 +13,7 @@ from kubernetes import client
 from tests.harness.kubectl import kubectl
 from tritonops.devcluster import cgroups, containerd, images, network, nodes, pod_network, real_nodes, versions
 from tritonops.devcluster.cluster import LocalCluster
-from tritonops.devcluster.processes import wait_until
+from tritonops.devcluster.processes import processes_with_argument, wait_until
 
 
 def _pod(name: str, *, command: str, node: str | None = None, restart: str = "Always") -> dict[str, Any]:
@@ -112,7 +112,7 @@ def test_an_image_no_node_holds_is_refused_without_a_pull(kube_client: client.Ap
 
 def _leftovers(node: nodes.RealNode, directory: pathlib.Path) -> dict[str, object]:
     return {
-        "processes": containerd.processes_with_argument(str(directory)),
+        "processes": processes_with_argument(str(directory)),
         "cgroup processes": sorted(cgroups.process_ids(real_nodes.cgroup_root(directory))),
         "cgroups": cgroups.exists(real_nodes.cgroup_root(directory)),
         "mounts": real_nodes.mount_points_under(directory),

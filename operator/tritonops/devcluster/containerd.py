@@ -7,11 +7,12 @@ import hashlib
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 
-from tritonops.devcluster.processes import ManagedProcess, start_process, stop_process_group, wait_until
+from tritonops.devcluster.processes import ManagedProcess, processes_with_argument, start_process, stop_process_group, wait_until
 
 # The Kubernetes namespace of containerd, where the CRI plugin keeps images and containers.
 CRI_NAMESPACE = "k8s.io"
@@ -154,18 +155,6 @@ class Containerd:
             if completed.returncode != 0:
                 raise RuntimeError(f"ctr images import {archive} failed: {completed.stderr.strip()}")
 
-    def image_references(self) -> list[str]:
-        completed = self.ctr("images", "list", "--quiet")
-        return [line for line in completed.stdout.splitlines() if line.strip()]
-
-    def kill_all_tasks(self) -> None:
-        """SIGKILL every container task, so that no shim or container outlives containerd."""
-        if self.process is None or not self.process.running():
-            return
-        listed = self.ctr("tasks", "list", "--quiet", timeout=20)
-        for task in listed.stdout.split():
-            self.ctr("tasks", "kill", "--all", "--signal=SIGKILL", task, timeout=20)
-
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process.pid)
@@ -173,26 +162,11 @@ class Containerd:
         # The shims start sessions of their own, so stopping containerd's group leaves them running.
         for pid in processes_with_argument(str(self.paths.socket)):
             try:
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         shutil.rmtree(self.paths.socket_directory, ignore_errors=True)
 
 
-def processes_with_argument(text: str) -> list[int]:
-    """Process ids whose command line contains `text` (a shim names its containerd's socket)."""
-    marker = text.encode()
-    found: list[int] = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if marker in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def runc_available() -> bool:
-    return shutil.which(RUNC) is not None or pathlib.Path(RUNC).exists()
+    return pathlib.Path(RUNC).exists()

@@ -320,13 +320,14 @@ def archive_path(*, name: str, key: str) -> pathlib.Path:
     return images_directory() / f"{name}-{key}.oci.tar"
 
 
-def _keys() -> dict[str, tuple[str, str]]:
-    """name -> (reference, key) for the three images."""
-    return {
-        "pause": (PAUSE, pause_key()),
-        "triton": (TRITON, triton_key()),
-        "operator": (OPERATOR, operator_key(root=REPOSITORY_ROOT, wheelhouse=operator_wheelhouse())),
+def _keys(names: Sequence[str] = ("pause", "triton", "operator")) -> dict[str, tuple[str, str]]:
+    """name -> (reference, key) for the images asked for (the operator's key hashes the source tree)."""
+    keys: dict[str, Callable[[], tuple[str, str]]] = {
+        "pause": lambda: (PAUSE, pause_key()),
+        "triton": lambda: (TRITON, triton_key()),
+        "operator": lambda: (OPERATOR, operator_key(root=REPOSITORY_ROOT, wheelhouse=operator_wheelhouse())),
     }
+    return {name: compute() for name, compute in keys.items() if name in names}
 
 
 def _missing_message(name: str, path: pathlib.Path) -> str:
@@ -340,9 +341,7 @@ def _missing_message(name: str, path: pathlib.Path) -> str:
 def image_archives(*, names: Sequence[str] = ("pause", "triton", "operator")) -> Mapping[str, ImageArchive]:
     """Look the archives up without building anything (this is what runs inside the network sandbox)."""
     found: dict[str, ImageArchive] = {}
-    for name, (reference, key) in _keys().items():
-        if name not in names:
-            continue
+    for name, (reference, key) in _keys(names).items():
         path = archive_path(name=name, key=key)
         if not path.is_file():
             raise RuntimeError(_missing_message(name, path))

@@ -129,17 +129,25 @@ def wait_until(
     raise TimeoutError(f"timed out after {timeout_seconds:.0f}s waiting for {description}{detail}")
 
 
-def tritonserver_processes(*, argument_containing: str) -> list[int]:
-    """Process ids of live tritonserver processes with an argument that contains this text, from /proc."""
-    marker = argument_containing.encode()
+def processes_with_argument(text: str, *, program: str | None = None) -> list[int]:
+    """Process ids of live processes (other than this one) with an argument containing `text`, from /proc;
+    only those whose program is named `program`, when given."""
+    marker = text.encode()
     found: list[int] = []
     for entry in pathlib.Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and pathlib.Path(argv[0].decode(errors="replace")).name == "tritonserver" and any(marker in word for word in argv):
+        if program is not None and not (argv and pathlib.Path(argv[0].decode(errors="replace")).name == program):
+            continue
+        if any(marker in word for word in argv):
             found.append(int(entry.name))
     return found
+
+
+def tritonserver_processes(*, argument_containing: str) -> list[int]:
+    """Process ids of live tritonserver processes with an argument that contains this text."""
+    return processes_with_argument(argument_containing, program="tritonserver")

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from tritonops.devcluster import cgroups, containerd, kubelet, nodes, pki, pod_network
-from tritonops.devcluster.processes import ManagedProcess, start_process, stop_process_group, wait_until
+from tritonops.devcluster.processes import ManagedProcess, processes_with_argument, start_process, stop_process_group, wait_until
 
 Progress = Callable[[str], None]
 # Created by kubelets and containerd outside their configured directories; removed after the last node
@@ -163,8 +163,6 @@ class RealNodeProcesses:
         if self.kubelet_process is not None:
             stop_process_group(self.kubelet_process.pid)
             self.kubelet_process = None
-        if self.runtime is not None:
-            self.runtime.kill_all_tasks()
         # Containers outlive both the kubelet and their shims; the node's cgroup tree holds them all.
         problems.extend(f"cgroup {group}" for group in cgroups.kill_and_remove(self.cgroup_root))
         if self.runtime is not None:
@@ -192,10 +190,9 @@ class RealNodeProcesses:
         runtime = self.runtime
         if runtime is None:
             return []
+        # Bounded: whatever the kubelet has not stopped by then is killed with the node's cgroup tree.
         deadline = time.monotonic() + POD_DRAIN_SECONDS
-        while time.monotonic() < deadline:
-            if not runtime.ctr("tasks", "list", "--quiet", timeout=10).stdout.strip():
-                return []
+        while time.monotonic() < deadline and runtime.ctr("tasks", "list", "--quiet", timeout=10).stdout.strip():
             time.sleep(0.25)
         return []
 
@@ -250,9 +247,6 @@ class RealNodes:
         wait_until(ready, description="real nodes Ready, untainted, with their GPUs allocatable", timeout_seconds=90, watched=watched)
         self.progress(f"{len(self.nodes)} real nodes Ready in {time.monotonic() - started:.1f}s")
 
-    def processes(self) -> dict[str, int]:
-        return {process.name: process.pid for node in self.nodes for process in node.watched()}
-
     def stop(self, core: Any | None) -> list[str]:
         problems: list[str] = []
         for node in reversed(self.nodes):
@@ -274,9 +268,9 @@ class RealNodes:
         directory = pathlib.Path(state["directory"])
         problems: list[str] = []
         # The kubelets, containerds and shims all name a path under the nodes' directory.
-        for pid in containerd.processes_with_argument(str(directory)):
+        for pid in processes_with_argument(str(directory)):
             stop_process_group(pid, grace_seconds=5)
-        for pid in containerd.processes_with_argument(str(directory)):
+        for pid in processes_with_argument(str(directory)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
