@@ -209,7 +209,10 @@ def _converged_objects_resync_without_writes(
     assert _apiserver_writes(cluster) - writes_before == 0
 
 
-def test_operator_metrics_and_liveness(operator: OperatorProcess) -> None:
+def test_operator_metrics_and_liveness(kube_client: client.ApiClient, namespace: str, operator: OperatorProcess) -> None:
+    # An object of its own: the operator may have just been restarted by another test, with nothing to do.
+    create(kube_client, namespace, model_deployment("counted", server={"gpu": {"count": 0}}))
+    wait_phase(kube_client, namespace, "counted", "Ready")
     assert operator.alive()
     text = operator.metrics_text()
     assert operator.metric("tritonops_reconcile_total", result="success") > 0
