@@ -134,11 +134,10 @@ class Controller:
             deployments=list(children.deployments), pods=pods, autoscaler_exists=children.autoscaler_hash is not None, routing_children=routing
         )
         desired = revision_of(resource)
-        needed = rollout.canary_pods_to_place(resource, observations, desired=desired)
-        if needed and int((resource.section("server").get("gpu") or {}).get("count", 0)) > 0:
+        if rollout.pods_to_place(resource, observations, desired=desired):
             nodes, all_pods = self.writer.list_capacity_inputs()
-            shortfall = capacity.shortfall(nodes=nodes, pods=all_pods, server=resource.section("server"), pods_needed=needed)
-            observations = dataclasses.replace(observations, capacity_shortfall=shortfall)
+            room = capacity.room(nodes=nodes, pods=all_pods, server=resource.section("server"))
+            observations = dataclasses.replace(observations, room=room)
         if wants_service_monitor(resource):
             observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())
         stable_status, canary_status = resource.status.get("stableRevision"), resource.status.get("canaryRevision")

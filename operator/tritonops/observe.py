@@ -96,6 +96,7 @@ def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "ready": ready and not leaving,
         "failure": None if leaving else _failure(body),
         "unschedulable": unschedulable["message"] if unschedulable else None,
+        "leaving": leaving,
     }
 
 
@@ -124,6 +125,10 @@ def observations_from(
         if summary.get("revision")
     }
     pods = list(pods)
+    leaving: dict[str, int] = {}
+    for pod in pods:
+        if pod.get("leaving") and pod.get("revision"):
+            leaving[str(pod["revision"])] = leaving.get(str(pod["revision"]), 0) + 1
     return Observations(
         deployments=observed,
         unschedulable=[
@@ -136,4 +141,5 @@ def observations_from(
         ],
         autoscaler_exists=autoscaler_exists,
         routing_children=list(routing_children),
+        leaving=leaving,
     )

@@ -56,7 +56,7 @@ def _pod(**container: object) -> dict[str, object]:
 
 def test_a_healthy_pod_has_no_failure() -> None:
     summary = pod_summary(_pod())
-    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "unschedulable": None}
+    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "unschedulable": None, "leaving": False}
 
 
 def test_a_restarted_pod_is_a_crash_with_its_exit_code() -> None:

@@ -1,4 +1,4 @@
-"""Can the cluster hold a canary's GPU pods right now? Pure, from nodes and the pods placed on them."""
+"""How many more of a revision's GPU pods the cluster holds right now. Pure, from nodes and the pods bound to them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tritonops import constants
+from tritonops.engine.observations import Room
 
 _LISTED_NODES = 6
+# Pods that need no GPU are never held back by GPUs.
+_UNLIMITED = 1_000_000
 
 
 def _quantity(value: Any) -> int:
@@ -30,23 +33,22 @@ def _tolerated(taint: Mapping[str, Any], tolerations: Sequence[Mapping[str, Any]
     return False
 
 
-def shortfall(
+def room(
     *,
     nodes: Sequence[Mapping[str, Any]],
     pods: Sequence[Mapping[str, Any]],
     server: Mapping[str, Any],
-    pods_needed: int,
-) -> str | None:
-    """A message naming the shortfall, or None when `pods_needed` pods of this server spec fit.
+) -> Room:
+    """How many more pods of this server spec the cluster's free GPUs hold right now.
 
     Counts allocatable GPUs of the required resource on nodes whose product, nodeSelector and taints
-    admit the pod, minus what running and pending pods already request there. Nothing is evicted to
-    make room, so a full cluster waits.
+    admit the pod, minus what bound pods request there; a pod being deleted still holds its GPUs
+    until it is gone. Nothing is evicted to make room.
     """
     gpu = server.get("gpu") or {}
     per_pod = int(gpu.get("count", 0))
-    if per_pod <= 0 or pods_needed <= 0:
-        return None
+    if per_pod <= 0:
+        return Room(pods=_UNLIMITED, detail="no GPUs requested")
     resource_name = str(gpu.get("resourceName", "nvidia.com/gpu"))
     products = list(gpu.get("products") or [])
     selector = dict(server.get("nodeSelector") or {})
@@ -73,11 +75,9 @@ def shortfall(
         if allocatable:
             free[str(metadata.get("name"))] = (max(0, allocatable - requested.get(str(metadata.get("name")), 0)), allocatable)
     fits = sum(available // per_pod for available, _ in free.values())
-    if fits >= pods_needed:
-        return None
     product_text = f" of product {' or '.join(products)}" if products else ""
     listed = ", ".join(f"{name} {available}/{total}" for name, (available, total) in sorted(free.items())[:_LISTED_NODES])
-    return (
-        f"the canary needs {pods_needed} pod(s) with {per_pod} {resource_name}{product_text} each, but the cluster has room for {fits}"
-        f" (free {resource_name} per matching node: {listed or 'no matching node'}); nothing is evicted to make room"
+    return Room(
+        pods=fits,
+        detail=f"{per_pod} {resource_name}{product_text} per pod; free {resource_name} per matching node: {listed or 'no matching node'}",
     )

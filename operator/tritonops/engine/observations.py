@@ -43,13 +43,24 @@ class PodFailure:
 
 
 @dataclasses.dataclass(frozen=True)
+class Room:
+    """How many more pods of the spec's revision the cluster's free GPUs hold right now."""
+
+    pods: int
+    # The free GPUs per matching node, for messages.
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Observations:
     deployments: Mapping[str, DeploymentObservation] = dataclasses.field(default_factory=dict)  # by revision
     unschedulable: Sequence[UnschedulablePod] = ()
     autoscaler_exists: bool = False
     pod_failures: Sequence[PodFailure] = ()
-    # Set only when a canary is about to be created and the cluster's free GPUs cannot hold it.
-    capacity_shortfall: str | None = None
+    # Pods of each revision that are being deleted: they still hold their GPUs until they are gone.
+    leaving: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # Free room for the canary's pods; looked at only when the engine has pods to place (None: not looked).
+    room: Room | None = None
     # The analysis window measured in this pass, when one was due.
     analysis: Verdict | None = None
     # Names of route and revision-Service children that exist (gatewayAPI router), to delete leftovers.

@@ -13,7 +13,7 @@ from tritonops.desired.deployment import build_deployment
 from tritonops.desired.revision import Revision, revision_of
 from tritonops.desired.service import build_service, endpoints
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, build_service_monitor, wants_service_monitor
-from tritonops.engine import conditions, rollout
+from tritonops.engine import conditions, pod_counts, rollout
 from tritonops.engine.actions import ChildReference, Event, Plan, Scale
 from tritonops.engine.observations import DeploymentObservation, Observations
 from tritonops.resource import ModelDeployment
@@ -72,17 +72,34 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
     events: list[Event] = []
     if not previous.get("stableRevision"):
         events.append(Event("Normal", "Deployed", f"deploying model {resource.model_name} version {revision.version} (revision {revision.hash})"))
+    pods = {revision.hash: replicas}
     canary = previous.get("canaryRevision")
+    draining: Revision | None = None
     if canary and canary.get("hash") != revision.hash:
         # The spec went back to the stable revision in the middle of a rollout.
         events.append(Event("Normal", "RolloutCancelled", f"the spec asks for stable revision {revision.hash} again; revision {canary.get('hash')} is removed"))
+    leftover = next((o for hash_, o in observations.deployments.items() if hash_ != revision.hash and hash_ == (canary or {}).get("hash")), None)
+    if leftover is not None:
+        # A cancelled canary goes as a rolled-back one does: its Ready pods stay while the stable needs them.
+        kept = pod_counts.backward(
+            total=replicas, max_unavailable=rollout.Settings.of(resource).max_unavailable,
+            stable_ready=(observations.deployments[revision.hash].ready_replicas if revision.hash in observations.deployments else 0),
+            canary_ready=leftover.ready_replicas,
+        ).canary
+        if kept:
+            pods[leftover.revision] = kept
+            draining = Revision.from_status(dict(canary or {}))
     health = _health(
         resource, observations.deployments.get(revision.hash), replicas=replicas, shortfall=_gpu_shortfall(resource, observations, revision.hash)
     )
-    kept = {key: previous[key] for key in ("failedRevision", "lastAnalysis") if key in previous}
+    kept_status = {key: previous[key] for key in ("failedRevision", "lastAnalysis") if key in previous}
+    if draining is not None:
+        # Still in the rollout's books until it is gone, so that the next pass drains it too.
+        kept_status["canaryRevision"] = dict(canary or {})
     return rollout.Outcome(
-        phase=health.phase, reason=health.reason, message=health.message, stable=revision, desired_replicas=replicas,
-        rollout_status=kept, events=events, progressing=health.phase in ("Progressing", "WaitingForCapacity"),
+        phase=health.phase, reason=health.reason, message=health.message, stable=revision, pods=pods, canary=draining,
+        rollout_status=kept_status, events=events,
+        progressing=health.phase in ("Progressing", "WaitingForCapacity"),
     )
 
 
@@ -105,17 +122,17 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
 
     applies: list[Mapping[str, Any]] = [build_service(resource)]
     scales: list[Scale] = []
-    keep: set[str] = {stable.hash}
-    if outcome.desired_replicas is not None:
-        keep.add(revision.hash)
-        applies.append(build_deployment(resource, revision, replicas=outcome.desired_replicas))
-    old = observations.deployments.get(stable.hash) if stable.hash != revision.hash else None
-    if old is not None and outcome.stable_replicas is not None and old.replicas != outcome.stable_replicas:
-        scales.append(Scale(name=old.name, replicas=outcome.stable_replicas))
-    traffic = router_for(resource)(
-        resource, stable=stable.hash, canary=outcome.canary.hash if outcome.canary else None, weight=outcome.route_weight, total=replicas
+    keep: set[str] = set(outcome.pods)
+    if revision.hash in outcome.pods:
+        applies.append(build_deployment(resource, revision, replicas=outcome.pods[revision.hash]))
+    for hash_, count in sorted(outcome.pods.items()):
+        other = observations.deployments.get(hash_) if hash_ != revision.hash else None
+        if other is not None and other.replicas != count:
+            scales.append(Scale(name=other.name, replicas=count))
+    routes = router_for(resource).manifests(
+        resource, stable=stable.hash, canary=outcome.canary.hash if outcome.canary else None, weight=outcome.route_weight
     )
-    applies.extend(traffic.manifests)
+    applies.extend(routes)
     autoscaler = build_autoscaler(resource)
     deletes: list[ChildReference] = []
     if autoscaler is not None:
@@ -125,7 +142,7 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
     for hash_, observation in sorted(observations.deployments.items()):
         if hash_ not in keep:
             deletes.append(ChildReference("apps/v1", "Deployment", observation.name))
-    wanted = {(str(manifest["kind"]), str(manifest["metadata"]["name"])) for manifest in traffic.manifests}
+    wanted = {(str(manifest["kind"]), str(manifest["metadata"]["name"])) for manifest in routes}
     for kind, name in observations.routing_children:
         if (kind, name) not in wanted:
             api_version = "v1" if kind == "Service" else "gateway.networking.k8s.io/v1"
@@ -154,9 +171,7 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
 
     _, observed_ready = _observed_totals(observations)
     # The replicas of the Deployments this plan keeps: what the scale subresource reports as current.
-    planned_replicas = (outcome.desired_replicas or 0) if revision.hash in keep else 0
-    if old is not None:
-        planned_replicas += outcome.stable_replicas if outcome.stable_replicas is not None else old.replicas
+    planned_replicas = sum(outcome.pods.values())
     generation = resource.generation
     updated_conditions = conditions.set_condition(
         list(previous.get("conditions") or []), type="Ready", status=outcome.phase == "Ready", reason=outcome.reason,

@@ -1,9 +1,11 @@
 """The rollout of a new revision: canary steps, analysis, promotion and rollback. Pure.
 
 Every piece of rollout state lives in status (`canaryRevision`, `currentStep`, `stepStartedAt`,
-`failedAnalyses`, `lastAnalysis`, `failedRevision`), so an operator that restarts mid-rollout reads
-it back and continues at the same step. Each call decides one pass from that state, the
-observations and the time, and says when it next needs to act.
+`failedAnalyses`, `lastAnalysis`, `failedRevision`, `capacityMode`, `progressAt`, ...), so an
+operator that restarts mid-rollout reads it back and continues at the same step. Each call
+decides one pass from that state, the observations and the time, and says when it next needs to
+act. How many pods each revision runs in each stage is `pod_counts`' decision: the Ready pods
+serving never fall below `replicas - maxUnavailable`.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from typing import Any
 
 from tritonops import constants
 from tritonops.desired.revision import Revision
-from tritonops.engine import conditions
+from tritonops.engine import conditions, pod_counts
 from tritonops.engine.actions import Event
 from tritonops.engine.analysis import Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations
+from tritonops.engine.pod_counts import CapacityMode, PodCounts, ResolvedMode
 from tritonops.resource import ModelDeployment
 from tritonops.routers import router_for
 
 # Status keys owned by the rollout; a pass that does not set one removes it.
-ROLLOUT_KEYS = ("canaryRevision", "currentStep", "stepStartedAt", "failedAnalyses", "lastAnalysis", "failedRevision")
+ROLLOUT_KEYS = (
+    "canaryRevision", "currentStep", "stepStartedAt", "failedAnalyses", "lastAnalysis", "failedRevision", "promotionReason",
+    "capacityMode", "progressAt", "progressReadyPods", "pausedAt",
+)
 ONE_SHOT_ANNOTATIONS = (constants.ANNOTATION_PROMOTE, constants.ANNOTATION_ABORT, constants.ANNOTATION_RETRY)
 CAPACITY_RECHECK_SECONDS = 10.0
 # Never requeue sooner than this: timestamps in status have whole-second precision.
@@ -39,11 +45,18 @@ class Settings:
     paused: bool
     interval_seconds: int
     failure_limit: int
+    replicas: int
+    capacity_mode: CapacityMode
+    max_unavailable: int
+    on_deadline: str
+    gpus_per_pod: int
 
     @classmethod
     def of(cls, resource: ModelDeployment) -> Settings:
         rollout = resource.section("rollout")
         analysis = rollout.get("analysis") or {}
+        capacity = rollout.get("capacity") or {}
+        mode = str(capacity.get("mode", "Auto"))
         return cls(
             strategy=str(rollout.get("strategy", "Canary")),
             steps=tuple(int(step) for step in rollout.get("steps") or (10, 25, 50)),
@@ -52,6 +65,11 @@ class Settings:
             paused=bool(rollout.get("paused", False)),
             interval_seconds=int(analysis.get("intervalSeconds", 15)),
             failure_limit=int(analysis.get("failureLimit", 2)),
+            replicas=int(resource.spec.get("replicas", 1)),
+            capacity_mode="Surge" if mode == "Surge" else "Swap" if mode == "Swap" else "Auto",
+            max_unavailable=int(capacity.get("maxUnavailable", 1)),
+            on_deadline=str(capacity.get("onDeadline", "Rollback")),
+            gpus_per_pod=int((resource.section("server").get("gpu") or {}).get("count", 0)),
         )
 
 
@@ -63,10 +81,9 @@ class Outcome:
     reason: str
     message: str
     stable: Revision
-    # The Deployment of the spec's revision is applied with this many replicas; None: it must not exist.
-    desired_replicas: int | None
-    # Replicas for the previous stable revision's Deployment when it is not the spec's; None: leave it.
-    stable_replicas: int | None = None
+    # Replicas per revision hash for the Deployments this pass keeps; the spec's revision is applied
+    # from its template, any other is only scaled. A live revision missing here is deleted.
+    pods: Mapping[str, int]
     canary: Revision | None = None
     route_weight: int = 0
     effective_weight: int = 0
@@ -104,6 +121,10 @@ def _describe(revision: Revision) -> str:
     return f"revision {revision.hash} (version {revision.version})"
 
 
+def _whole_seconds(now: datetime.datetime) -> datetime.datetime:
+    return now.replace(microsecond=0)
+
+
 @dataclasses.dataclass(frozen=True)
 class _State:
     """The rollout state of the spec's revision as status recorded it."""
@@ -113,15 +134,29 @@ class _State:
     failed_analyses: int = 0
     last_analysis: Mapping[str, Any] | None = None
     promoting: bool = False
+    promotion_reason: str = ""
+    # What Auto chose for this rollout; kept so that a swap in progress is never undone by a surge.
+    capacity_mode: ResolvedMode | None = None
+    # The last progress (a step, a stage, a canary pod turning Ready, a resume) and the Ready canary
+    # pods then: the progress deadline counts from here, not from the start of the step.
+    progress_at: datetime.datetime | None = None
+    progress_ready_pods: int = 0
+    paused_at: datetime.datetime | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> _State:
+        mode = status.get("capacityMode")
         return cls(
             step=int(status.get("currentStep", 0)),
             step_started_at=parse_time(status.get("stepStartedAt")),
             failed_analyses=int(status.get("failedAnalyses", 0)),
             last_analysis=status.get("lastAnalysis"),
-            promoting=status.get("phase") == "Promoting",
+            promoting=status.get("phase") == "Promoting" or bool(status.get("promotionReason")),
+            promotion_reason=str(status.get("promotionReason", "")),
+            capacity_mode="Swap" if mode == "Swap" else "Surge" if mode == "Surge" else None,
+            progress_at=parse_time(status.get("progressAt")),
+            progress_ready_pods=int(status.get("progressReadyPods", 0)),
+            paused_at=parse_time(status.get("pausedAt")),
         )
 
     def as_status(self, canary: Revision) -> dict[str, Any]:
@@ -130,11 +165,24 @@ class _State:
             status["stepStartedAt"] = conditions.timestamp(self.step_started_at)
         if self.last_analysis is not None:
             status["lastAnalysis"] = dict(self.last_analysis)
+        if self.promoting:
+            status["promotionReason"] = self.promotion_reason
+        if self.capacity_mode is not None:
+            status["capacityMode"] = self.capacity_mode
+        if self.progress_at is not None:
+            status["progressAt"] = conditions.timestamp(self.progress_at)
+            status["progressReadyPods"] = self.progress_ready_pods
+        if self.paused_at is not None:
+            status["pausedAt"] = conditions.timestamp(self.paused_at)
         return status
 
 
 def _in_rollout_of(status: Mapping[str, Any], desired: Revision) -> bool:
     return bool((status.get("canaryRevision") or {}).get("hash") == desired.hash)
+
+
+def _ready_pods(observed: DeploymentObservation | None) -> int:
+    return observed.ready_replicas if observed is not None else 0
 
 
 def analysis_due(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> bool:
@@ -145,7 +193,7 @@ def analysis_due(resource: ModelDeployment, observations: Observations, *, now: 
         return False
     observed = observations.deployments.get(str(canary["hash"]))
     state = _State.from_status(status)
-    if observed is None or not observed.ready() or state.step_started_at is None:
+    if observed is None or not observed.ready() or observed.ready_replicas <= 0 or state.step_started_at is None:
         return False
     return now >= _next_analysis_at(state, Settings.of(resource))
 
@@ -157,26 +205,61 @@ def _next_analysis_at(state: _State, settings: Settings) -> datetime.datetime:
     return start + datetime.timedelta(seconds=settings.interval_seconds)
 
 
-def held_after_rollback(resource: ModelDeployment, *, desired: Revision, stable: Revision, total: int) -> Outcome:
+def _weights(resource: ModelDeployment, *, planned: int, stable_ready: int, canary_ready: int) -> tuple[int, int]:
+    """(route weight, reported weight): routes never carry more than the canary's Ready pods can take,
+    and status reports the share that really reaches the canary."""
+    gated = pod_counts.gated_weight(planned=planned, stable_ready=stable_ready, canary_ready=canary_ready)
+    if router_for(resource).weighs_routes:
+        return gated, gated
+    return gated, pod_counts.serving_share(stable_ready=stable_ready, canary_ready=canary_ready)
+
+
+# --- rollback -------------------------------------------------------------------------------------
+
+
+def _draining(
+    resource: ModelDeployment, observations: Observations, settings: Settings, *, desired: Revision, stable: Revision
+) -> tuple[dict[str, int], Revision | None, int, str]:
+    """Pods while a rolled-back canary goes, the canary kept in the routes, its weight, and what is left."""
+    observed, old = observations.deployments.get(desired.hash), observations.deployments.get(stable.hash)
+    stable_ready = _ready_pods(old)
+    counts = pod_counts.backward(
+        total=settings.replicas, max_unavailable=settings.max_unavailable, stable_ready=stable_ready, canary_ready=_ready_pods(observed),
+    )
+    if observed is None or counts.canary <= 0:
+        return {stable.hash: counts.stable}, None, 0, ""
+    weight = pod_counts.serving_share(stable_ready=stable_ready, canary_ready=counts.canary)
+    remaining = (
+        f"; {counts.canary} Ready canary pod(s) keep serving until {_describe(stable)} has"
+        f" {settings.replicas - settings.max_unavailable} Ready pods (it has {stable_ready})"
+    )
+    return {stable.hash: counts.stable, desired.hash: counts.canary}, desired, weight, remaining
+
+
+def held_after_rollback(resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision) -> Outcome:
     """The spec still asks for a revision that was rolled back: keep serving stable, say why."""
+    settings = Settings.of(resource)
     failed = resource.status.get("failedRevision") or {}
+    pods, canary, weight, remaining = _draining(resource, observations, settings, desired=desired, stable=stable)
     message = (
         f"{_describe(desired)} was rolled back ({failed.get('reason', 'unknown')}): {failed.get('message', '')}; "
-        f"{_describe(stable)} serves all traffic. Change the spec, or run `tritonops retry {resource.name}`"
+        f"{_describe(stable)} serves {'all' if canary is None else f'{100 - weight}% of the'} traffic{remaining}. "
+        f"Change the spec, or run `tritonops retry {resource.name}`"
     )
     status: dict[str, Any] = {"failedRevision": dict(failed)}
     if resource.status.get("lastAnalysis"):
         status["lastAnalysis"] = dict(resource.status["lastAnalysis"])
     return Outcome(
-        phase="RolledBack", reason=str(failed.get("reason", "RolledBack")), message=message, stable=stable,
-        desired_replicas=None, stable_replicas=total, rollout_status=status,
+        phase="RolledBack", reason=str(failed.get("reason", "RolledBack")), message=message, stable=stable, pods=pods,
+        canary=canary, route_weight=weight, effective_weight=weight, rollout_status=status,
     )
 
 
 def _rollback(
-    resource: ModelDeployment, *, desired: Revision, stable: Revision, state: _State, total: int, reason: str, message: str,
-    now: datetime.datetime, events: list[Event],
+    resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision, state: _State, reason: str,
+    message: str, now: datetime.datetime, events: list[Event],
 ) -> Outcome:
+    settings = Settings.of(resource)
     at = conditions.timestamp(now)
     failed: dict[str, Any] = {**desired.as_status(), "reason": reason, "message": message, "at": at}
     if state.last_analysis:
@@ -184,37 +267,157 @@ def _rollback(
     status: dict[str, Any] = {"failedRevision": failed}
     if state.last_analysis:
         status["lastAnalysis"] = dict(state.last_analysis)
+    pods, canary, weight, remaining = _draining(resource, observations, settings, desired=desired, stable=stable)
     events.append(Event("Warning", "RolledBack", f"{_describe(desired)} rolled back to {_describe(stable)}: {reason}: {message}"))
     return Outcome(
-        phase="RolledBack", reason=reason, message=f"{_describe(desired)} rolled back: {message}", stable=stable,
-        desired_replicas=None, stable_replicas=total, rollout_status=status, events=events,
-        history=[_history_entry(desired, outcome="RolledBack", at=at, reason=f"{reason}: {message}")],
-        rollback_reason=reason,
+        phase="RolledBack", reason=reason, message=f"{_describe(desired)} rolled back: {message}{remaining}", stable=stable,
+        pods=pods, canary=canary, route_weight=weight, effective_weight=weight, rollout_status=status, events=events,
+        history=[_history_entry(desired, outcome="RolledBack", at=at, reason=f"{reason}: {message}")], rollback_reason=reason,
+    )
+
+
+# --- moving pods forward (canary steps and promotion) --------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Forward:
+    """The pods of one pass of a stage that moves pods to the canary, and whether it waits for GPUs."""
+
+    counts: PodCounts
+    target: int  # canary pods once the stage is complete
+    mode: ResolvedMode
+    stable_ready: int
+    canary_ready: int
+    complete: bool
+    waiting: str | None  # the shortfall, when the canary's pods cannot get GPUs
+
+
+def _forward(
+    settings: Settings, state: _State, observations: Observations, *, desired: Revision, stable: Revision, weight: int
+) -> _Forward:
+    observed, old = observations.deployments.get(desired.hash), observations.deployments.get(stable.hash)
+    stable_ready, canary_ready = _ready_pods(old), _ready_pods(observed)
+    canary_replicas = observed.replicas if observed is not None else 0
+    stuck = [pod for pod in observations.unschedulable if pod.revision == desired.hash]
+    canary_target = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=True).canary
+    to_place = max(0, canary_target - canary_replicas) + len(stuck)
+    room = observations.room
+    mode = pod_counts.resolve_mode(
+        configured=settings.capacity_mode, recorded=state.capacity_mode, room=room.pods if room else None, pods_to_place=to_place,
+    )
+    targets = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=mode == "Surge")
+    counts = pod_counts.forward(
+        total=settings.replicas, max_unavailable=settings.max_unavailable, mode=mode, targets=targets,
+        stable_ready=stable_ready, canary_ready=canary_ready,
+    )
+    waiting: str | None = None
+    detail = f" ({room.detail})" if room is not None and room.detail else ""
+    if mode == "Surge" and room is not None and to_place > room.pods:
+        # Surge never gives up a stable pod for room: only the pods that fit are added, the rest wait.
+        counts = dataclasses.replace(counts, canary=min(targets.canary, canary_replicas + room.pods))
+        said = f"; the scheduler says: {stuck[0].message}" if stuck else ""
+        waiting = f"{to_place - room.pods} more canary pod(s) need GPUs and the cluster has room for {room.pods}{detail}{said}; mode Surge evicts nothing"
+    elif stuck:
+        still_giving_back = (old is not None and old.replicas > counts.stable) or observations.leaving.get(stable.hash, 0) > 0
+        freed = room.pods if room is not None else 0
+        if mode == "Surge" or not still_giving_back:
+            missing = pod_counts.shortfall(waiting=len(stuck), room=freed, released=0)
+            if missing or room is None:
+                waiting = f"{len(stuck)} canary pod(s) cannot be scheduled: {stuck[0].message}{detail}"
+    observed_complete = observed is not None and observed.ready() and observed.replicas == counts.canary
+    complete = observed_complete and counts.canary == targets.canary and canary_ready >= targets.canary and waiting is None
+    return _Forward(counts=counts, target=targets.canary, mode=mode, stable_ready=stable_ready, canary_ready=canary_ready,
+                    complete=complete, waiting=waiting)
+
+
+def _progressed(state: _State, moved: _Forward, *, now: datetime.datetime, paused: bool) -> _State:
+    """Move the progress clock: a canary pod turning Ready, readiness lost after a complete stage, or a
+    resume restarts it; time spent paused never counts."""
+    stamp = _whole_seconds(now)
+    if paused:
+        return dataclasses.replace(state, paused_at=state.paused_at or stamp, progress_at=state.progress_at or stamp,
+                                   progress_ready_pods=moved.canary_ready)
+    if state.paused_at is not None or state.progress_at is None:
+        return dataclasses.replace(state, paused_at=None, progress_at=stamp, progress_ready_pods=moved.canary_ready)
+    if moved.canary_ready > state.progress_ready_pods:
+        return dataclasses.replace(state, progress_at=stamp, progress_ready_pods=moved.canary_ready)
+    if moved.canary_ready < state.progress_ready_pods:
+        was_complete = state.progress_ready_pods >= moved.target
+        return dataclasses.replace(state, progress_at=stamp if was_complete else state.progress_at, progress_ready_pods=moved.canary_ready)
+    return state
+
+
+def _deadline_passed(state: _State, settings: Settings, *, now: datetime.datetime) -> bool:
+    assert state.progress_at is not None
+    return (now - state.progress_at).total_seconds() > settings.progress_deadline_seconds
+
+
+def _deadline_at(state: _State, settings: Settings) -> str:
+    assert state.progress_at is not None
+    return conditions.timestamp(state.progress_at + datetime.timedelta(seconds=settings.progress_deadline_seconds))
+
+
+def _waiting_outcome(
+    resource: ModelDeployment, observations: Observations, settings: Settings, *, desired: Revision, stable: Revision, state: _State,
+    moved: _Forward, planned: int, now: datetime.datetime, events: list[Event],
+) -> Outcome:
+    """Phase WaitingForCapacity, in any stage: the shortfall, and what happens at the deadline."""
+    assert moved.waiting is not None
+    if _deadline_passed(state, settings, now=now) and settings.on_deadline != "Hold":
+        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
+                         message=f"no GPUs for {settings.progress_deadline_seconds}s: {moved.waiting}", now=now, events=events)
+    then = "holds (onDeadline: Hold)" if settings.on_deadline == "Hold" else "rolls back"
+    message = f"{moved.waiting}; the rollout {then} if nothing moves by {_deadline_at(state, settings)}"
+    route_weight, reported = _weights(resource, planned=planned, stable_ready=moved.stable_ready, canary_ready=moved.canary_ready)
+    until_deadline = (state.progress_at + datetime.timedelta(seconds=settings.progress_deadline_seconds + 1) - now).total_seconds() \
+        if state.progress_at is not None else CAPACITY_RECHECK_SECONDS
+    return Outcome(
+        phase="WaitingForCapacity", reason="InsufficientGPU", message=message, stable=stable,
+        pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary} if moved.counts.canary or desired.hash in observations.deployments
+        else {stable.hash: moved.counts.stable},
+        canary=desired, route_weight=route_weight, effective_weight=reported, rollout_status=state.as_status(desired), events=events,
+        requeue_after=max(MINIMUM_REQUEUE_SECONDS, min(CAPACITY_RECHECK_SECONDS, until_deadline) if until_deadline > 0 else CAPACITY_RECHECK_SECONDS),
+        progressing=True,
     )
 
 
 def _promote(
-    resource: ModelDeployment, observed: DeploymentObservation | None, *, desired: Revision, stable: Revision, state: _State,
-    total: int, why: str, now: datetime.datetime, events: list[Event],
+    resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision, state: _State, why: str,
+    now: datetime.datetime, events: list[Event],
 ) -> Outcome:
-    """Full traffic to the new revision; the old one stays until every new pod is Ready, then goes."""
-    if observed is not None and observed.ready() and observed.replicas == total:
-        events.append(Event("Normal", "Promoted", f"{_describe(desired)} is stable, replacing {_describe(stable)}: {why}"))
-        return Outcome(
-            phase="Ready", reason="Promoted", message=f"{_describe(desired)} promoted: {why}", stable=desired,
-            desired_replicas=total, rollout_status={"lastAnalysis": dict(state.last_analysis)} if state.last_analysis else {},
-            events=events, promoted=True,
-            history=[_history_entry(desired, outcome="Promoted", at=conditions.timestamp(now), reason=why)],
-        )
+    """Full traffic to the new revision as its pods become Ready; the old one goes once they all are."""
+    settings = Settings.of(resource)
     if not state.promoting:
         events.append(Event("Normal", "Promoting", f"{_describe(desired)} takes all traffic: {why}"))
-    plan = router_for(resource)(resource, stable=stable.hash, canary=desired.hash, weight=100, total=total)
-    promoting = dataclasses.replace(state, promoting=True)
-    ready = observed.ready_replicas if observed is not None else 0
+        state = dataclasses.replace(state, promoting=True, promotion_reason=why, progress_at=_whole_seconds(now),
+                                    progress_ready_pods=_ready_pods(observations.deployments.get(desired.hash)), paused_at=None)
+    moved = _forward(settings, state, observations, desired=desired, stable=stable, weight=100)
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=False), capacity_mode=moved.mode if settings.gpus_per_pod else None)
+    if moved.complete:
+        events.append(Event("Normal", "Promoted", f"{_describe(desired)} is stable, replacing {_describe(stable)}: {state.promotion_reason}"))
+        return Outcome(
+            phase="Ready", reason="Promoted", message=f"{_describe(desired)} promoted: {state.promotion_reason}", stable=desired,
+            pods={desired.hash: settings.replicas},
+            rollout_status={"lastAnalysis": dict(state.last_analysis)} if state.last_analysis else {},
+            events=events, promoted=True,
+            history=[_history_entry(desired, outcome="Promoted", at=conditions.timestamp(now), reason=state.promotion_reason)],
+        )
+    if moved.waiting is not None:
+        return _waiting_outcome(resource, observations, settings, desired=desired, stable=stable, state=state, moved=moved,
+                                planned=100, now=now, events=events)
+    if _deadline_passed(state, settings, now=now):
+        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
+                         message=f"{moved.canary_ready}/{moved.target} pods Ready while promoting, no progress for {settings.progress_deadline_seconds}s",
+                         now=now, events=events)
+    route_weight, reported = _weights(resource, planned=100, stable_ready=moved.stable_ready, canary_ready=moved.canary_ready)
+    assert state.progress_at is not None
+    until_deadline = (state.progress_at - now).total_seconds() + settings.progress_deadline_seconds + 1
     return Outcome(
-        phase="Promoting", reason="Promoting", message=f"{_describe(desired)}: {ready}/{total} pods Ready before {_describe(stable)} is removed",
-        stable=stable, desired_replicas=total, canary=desired, route_weight=100, effective_weight=plan.effective_weight,
-        rollout_status={**promoting.as_status(desired), "promotionReason": why}, events=events, progressing=True,
+        phase="Promoting", reason="Promoting",
+        message=f"{_describe(desired)}: {moved.canary_ready}/{moved.target} pods Ready before {_describe(stable)} is removed",
+        stable=stable, pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary}, canary=desired,
+        route_weight=route_weight, effective_weight=reported, rollout_status=state.as_status(desired), events=events, progressing=True,
+        requeue_after=max(MINIMUM_REQUEUE_SECONDS, until_deadline),
     )
 
 
@@ -232,7 +435,6 @@ def advance(resource: ModelDeployment, observations: Observations, *, desired: R
 def _advance(resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision, now: datetime.datetime) -> Outcome:
     settings = Settings.of(resource)
     status = resource.status
-    total = int(resource.spec.get("replicas", 1))
     annotations = resource.annotations
     events: list[Event] = []
     failed = status.get("failedRevision") or {}
@@ -240,7 +442,7 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
 
     if not same_rollout and failed.get("hash") == desired.hash:
         if constants.ANNOTATION_RETRY not in annotations:
-            return held_after_rollback(resource, desired=desired, stable=stable, total=total)
+            return held_after_rollback(resource, observations, desired=desired, stable=stable)
         events.append(Event("Normal", "RetryRequested", f"retrying {_describe(desired)}, rolled back before for {failed.get('reason')}"))
 
     if same_rollout:
@@ -251,60 +453,55 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
             events.append(Event("Normal", "RolloutSuperseded", f"revision {previous.get('hash')} is replaced by {desired.hash} before it finished"))
         events.append(Event("Normal", "RolloutStarted", f"rolling out {_describe(desired)} over {_describe(stable)} with strategy {settings.strategy}"))
         state = _State()
-    observed = observations.deployments.get(desired.hash)
 
     if constants.ANNOTATION_ABORT in annotations:
-        return _rollback(resource, desired=desired, stable=stable, state=state, total=total, reason="Aborted",
+        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="Aborted",
                          message="aborted by the user", now=now, events=events)
     # A crashed pod or a model that failed to load condemns the revision whatever the metrics say.
     failures = [failure for failure in observations.pod_failures if failure.revision == desired.hash]
     if failures and same_rollout:
         first = failures[0]
-        return _rollback(resource, desired=desired, stable=stable, state=state, total=total, reason=first.reason,
+        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason=first.reason,
                          message=f"pod {first.name}: {first.message}", now=now, events=events)
 
-    if same_rollout and state.promoting:
-        return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
-                        why=str(status.get("promotionReason", "every step passed")), now=now, events=events)
-
+    if state.promoting:
+        return _promote(resource, observations, desired=desired, stable=stable, state=state, why=state.promotion_reason, now=now, events=events)
+    if settings.replicas <= 0:
+        return _promote(resource, observations, desired=desired, stable=stable, state=state, now=now, events=events,
+                        why="replicas is 0: there are no pods to analyse")
     if settings.strategy == "Immediate":
-        return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
-                        why="strategy Immediate", now=now, events=events)
+        return _promote(resource, observations, desired=desired, stable=stable, state=state, why="strategy Immediate", now=now, events=events)
     if constants.ANNOTATION_PROMOTE in annotations:
-        return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
-                        why="promoted by the user", now=now, events=events)
+        return _promote(resource, observations, desired=desired, stable=stable, state=state, why="promoted by the user", now=now, events=events)
+    return _canary_step(resource, observations, settings, desired=desired, stable=stable, state=state, now=now, events=events)
 
+
+def _canary_step(
+    resource: ModelDeployment, observations: Observations, settings: Settings, *, desired: Revision, stable: Revision, state: _State,
+    now: datetime.datetime, events: list[Event],
+) -> Outcome:
     step = min(state.step, len(settings.steps) - 1)
     weight = settings.steps[step]
-    traffic = router_for(resource)(resource, stable=stable.hash, canary=desired.hash, weight=weight, total=total)
-
-    # Capacity: before the canary's pods exist, and while the scheduler cannot place them, wait.
-    stuck = [pod for pod in observations.unschedulable if pod.revision == desired.hash]
-    if (observed is None and observations.capacity_shortfall) or stuck:
-        message = observations.capacity_shortfall if observed is None and observations.capacity_shortfall else (
-            f"{len(stuck)} canary pod(s) cannot be scheduled: {stuck[0].message}"
-        )
-        waiting = dataclasses.replace(state, step_started_at=None)
-        return Outcome(
-            phase="WaitingForCapacity", reason="InsufficientGPU", message=str(message), stable=stable,
-            desired_replicas=None if observed is None else traffic.canary_replicas,
-            stable_replicas=total if observed is None else traffic.stable_replicas, canary=desired,
-            rollout_status=waiting.as_status(desired), events=events, requeue_after=CAPACITY_RECHECK_SECONDS, progressing=True,
-        )
+    moved = _forward(settings, state, observations, desired=desired, stable=stable, weight=weight)
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=settings.paused),
+                                capacity_mode=moved.mode if settings.gpus_per_pod else None)
+    if moved.waiting is not None and not settings.paused:
+        # The step's clock starts only once its pods serve.
+        waiting = dataclasses.replace(state, step_started_at=None) if desired.hash not in observations.deployments else state
+        return _waiting_outcome(resource, observations, settings, desired=desired, stable=stable, state=waiting, moved=moved,
+                                planned=weight, now=now, events=events)
     if state.step_started_at is None:
-        state = dataclasses.replace(state, step_started_at=now.replace(microsecond=0))
+        state = dataclasses.replace(state, step_started_at=_whole_seconds(now))
     step_started_at = state.step_started_at
     assert step_started_at is not None
-    ready = observed is not None and observed.ready() and observed.replicas == traffic.canary_replicas
-
     elapsed = (now - step_started_at).total_seconds()
-    if not ready and elapsed > settings.progress_deadline_seconds:
-        ready_count = observed.ready_replicas if observed is not None else 0
-        return _rollback(resource, desired=desired, stable=stable, state=state, total=total, reason="ProgressDeadlineExceeded",
-                         message=f"{ready_count}/{traffic.canary_replicas} canary pods Ready after {settings.progress_deadline_seconds}s",
+
+    if not moved.complete and not settings.paused and _deadline_passed(state, settings, now=now):
+        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
+                         message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {settings.progress_deadline_seconds}s",
                          now=now, events=events)
 
-    verdict = observations.analysis if same_rollout else None
+    verdict = observations.analysis if _in_rollout_of(resource.status, desired) else None
     if verdict is not None:
         state = dataclasses.replace(state, last_analysis=analysis_record(verdict, now=now))
         if verdict.result == "Failed":
@@ -312,68 +509,71 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
             events.append(Event("Warning", "AnalysisFailed",
                                 f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{settings.failure_limit} failed analyses)"))
             if state.failed_analyses >= settings.failure_limit:
-                return _rollback(resource, desired=desired, stable=stable, state=state, total=total, reason="AnalysisFailed",
+                return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="AnalysisFailed",
                                  message=f"{state.failed_analyses} failed analyses; last: {verdict.reason}", now=now, events=events)
 
     last = state.last_analysis or {}
     last_at = parse_time(last.get("at"))
     passed_in_step = last.get("result") == "Passed" and last_at is not None and last_at >= step_started_at
-    if ready and not settings.paused and passed_in_step and elapsed >= settings.step_seconds:
-        if step + 1 < len(settings.steps):
-            next_weight = settings.steps[step + 1]
-            events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(settings.steps)} at {next_weight}%"))
-            step_started_at = now.replace(microsecond=0)
-            state = dataclasses.replace(state, step=step + 1, step_started_at=step_started_at)
-            step, weight, elapsed = step + 1, next_weight, 0.0
-            traffic = router_for(resource)(resource, stable=stable.hash, canary=desired.hash, weight=weight, total=total)
-            ready = observed is not None and observed.ready() and observed.replicas == traffic.canary_replicas
-        else:
-            return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
-                            why=f"all {len(settings.steps)} steps passed analysis", now=now, events=events)
+    if moved.complete and not settings.paused and passed_in_step and elapsed >= settings.step_seconds:
+        if step + 1 >= len(settings.steps):
+            return _promote(resource, observations, desired=desired, stable=stable, state=state, now=now, events=events,
+                            why=f"all {len(settings.steps)} steps passed analysis")
+        weight = settings.steps[step + 1]
+        events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(settings.steps)} at {weight}%"))
+        step, elapsed = step + 1, 0.0
+        state = dataclasses.replace(state, step=step, step_started_at=_whole_seconds(now), progress_at=_whole_seconds(now))
+        moved = _forward(settings, state, observations, desired=desired, stable=stable, weight=weight)
 
     position = f"step {step + 1}/{len(settings.steps)} at {weight}%"
     if settings.paused:
         reason, message = "Paused", f"paused at {position}; automatic rollback stays armed"
-    elif not ready:
-        reason, message = "CanaryStarting", f"{position}: waiting for canary pods to be Ready"
+    elif not moved.complete:
+        reason, message = "CanaryStarting", f"{position}: {moved.canary_ready}/{moved.target} canary pods Ready"
     elif last.get("result") == "Inconclusive" and last_at is not None and last_at >= step_started_at:
         reason, message = "AnalysisInconclusive", f"{position}: {last.get('reason')}"
     else:
         reason, message = "StepInProgress", f"{position}: analysing every {settings.interval_seconds}s"
+    route_weight, reported = _weights(resource, planned=weight, stable_ready=moved.stable_ready,
+                                      canary_ready=moved.canary_ready if moved.counts.canary else 0)
     return Outcome(
-        phase="Canary", reason=reason, message=message, stable=stable, desired_replicas=traffic.canary_replicas,
-        stable_replicas=traffic.stable_replicas, canary=desired, route_weight=weight, effective_weight=traffic.effective_weight,
-        rollout_status=state.as_status(desired), events=events, progressing=True,
-        requeue_after=_next_action_in(state, settings, now=now, ready=ready, elapsed=elapsed),
+        phase="Canary", reason=reason, message=message, stable=stable,
+        pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary}, canary=desired,
+        route_weight=route_weight, effective_weight=reported, rollout_status=state.as_status(desired), events=events, progressing=True,
+        requeue_after=_next_action_in(state, settings, now=now, complete=moved.complete, elapsed=elapsed),
     )
 
 
-def _next_action_in(state: _State, settings: Settings, *, now: datetime.datetime, ready: bool, elapsed: float) -> float:
+def _next_action_in(state: _State, settings: Settings, *, now: datetime.datetime, complete: bool, elapsed: float) -> float:
     """Seconds until the next analysis, step end or progress deadline, whichever comes first."""
     until_analysis = (_next_analysis_at(state, settings) - now).total_seconds()
-    if ready and until_analysis <= 0:
+    if complete and until_analysis <= 0:
         # Due, yet this pass measured nothing: the canary has only just turned Ready and the provider took
         # its first sample now. The first whole window ends one interval from here, not at the step's end.
         until_analysis = settings.interval_seconds
     candidates = [until_analysis, settings.step_seconds - elapsed]
-    if not ready:
-        candidates.append(settings.progress_deadline_seconds - elapsed + 1)
+    if not complete and not settings.paused and state.progress_at is not None:
+        candidates.append((state.progress_at - now).total_seconds() + settings.progress_deadline_seconds + 1)
     future = [seconds for seconds in candidates if seconds > 0]
     return max(MINIMUM_REQUEUE_SECONDS, min(future) if future else settings.interval_seconds)
 
 
-def canary_pods_to_place(resource: ModelDeployment, observations: Observations, *, desired: Revision) -> int:
-    """How many canary pods are about to be created: the I/O layer checks capacity only then."""
+def pods_to_place(resource: ModelDeployment, observations: Observations, *, desired: Revision) -> int:
+    """Canary pods that need GPUs in this pass: the I/O layer looks at the cluster's room only then."""
     status = resource.status
     stable = status.get("stableRevision") or {}
-    if not stable or stable.get("hash") == desired.hash or desired.hash in observations.deployments:
-        return 0
     settings = Settings.of(resource)
-    if settings.strategy != "Canary" or constants.ANNOTATION_PROMOTE in resource.annotations:
+    if not stable or stable.get("hash") == desired.hash or settings.gpus_per_pod <= 0:
         return 0
     failed = status.get("failedRevision") or {}
     if failed.get("hash") == desired.hash and constants.ANNOTATION_RETRY not in resource.annotations:
         return 0
-    step = int(status.get("currentStep", 0)) if _in_rollout_of(status, desired) else 0
-    weight = settings.steps[min(step, len(settings.steps) - 1)]
-    return router_for(resource)(resource, stable=str(stable["hash"]), canary=desired.hash, weight=weight, total=int(resource.spec.get("replicas", 1))).canary_replicas
+    same_rollout = _in_rollout_of(status, desired)
+    promoting = (same_rollout and _State.from_status(status).promoting) or settings.strategy == "Immediate" \
+        or constants.ANNOTATION_PROMOTE in resource.annotations
+    step = int(status.get("currentStep", 0)) if same_rollout else 0
+    weight = 100 if promoting else settings.steps[min(step, len(settings.steps) - 1)]
+    target = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=True).canary
+    observed = observations.deployments.get(desired.hash)
+    stuck = sum(1 for pod in observations.unschedulable if pod.revision == desired.hash)
+    return max(0, target - (observed.replicas if observed is not None else 0)) + stuck

@@ -1,34 +1,29 @@
 """Traffic routers: how a canary weight becomes traffic. One interface, one module per router.
 
-`replicas` (no mesh: the weight is the share of pods behind the one Service) and `gatewayAPI`
-(HTTPRoute and GRPCRoute with exact weights).
+`replicas` (no mesh: traffic follows the share of Ready pods behind the one Service) and
+`gatewayAPI` (HTTPRoute and GRPCRoute with exact weights). Pod counts are the rollout engine's
+decision, not the router's: a router only says what carries the weight.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from tritonops.resource import ModelDeployment
 
 
-@dataclasses.dataclass(frozen=True)
-class TrafficPlan:
-    stable_replicas: int
-    canary_replicas: int
-    # The share of traffic the canary really gets, which status reports.
-    effective_weight: int
-    # Children that carry the split (routes and their backend Services); empty for `replicas`.
-    manifests: Sequence[Mapping[str, Any]] = ()
-
-
 class Router(Protocol):
-    def __call__(self, resource: ModelDeployment, *, stable: str, canary: str | None, weight: int, total: int) -> TrafficPlan: ...
+    # True when route weights carry the split; False when traffic follows the share of Ready pods.
+    weighs_routes: bool
+
+    def manifests(self, resource: ModelDeployment, *, stable: str, canary: str | None, weight: int) -> Sequence[Mapping[str, Any]]:
+        """The children that carry a split of `weight` percent to `canary` (routes and their backends)."""
+        ...
 
 
 def router_for(resource: ModelDeployment) -> Router:
     from tritonops.routers import gateway_api, replicas
 
     name = str(resource.section("traffic").get("router", "replicas"))
-    return gateway_api.route if name == "gatewayAPI" else replicas.route
+    return gateway_api.ROUTER if name == "gatewayAPI" else replicas.ROUTER

@@ -12,8 +12,6 @@ from typing import Any
 from tritonops import constants
 from tritonops.desired import labels
 from tritonops.resource import ModelDeployment
-from tritonops.routers import TrafficPlan
-from tritonops.routers.replicas import split
 
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
 
@@ -69,13 +67,16 @@ def build_routes(resource: ModelDeployment, *, stable: str, canary: str | None, 
     ]
 
 
-def route(resource: ModelDeployment, *, stable: str, canary: str | None, weight: int, total: int) -> TrafficPlan:
-    """Routes carry the weight exactly; the canary gets pods in proportion so it can take its share."""
-    manifests = [build_revision_service(resource, stable)]
-    if canary is not None:
-        manifests.append(build_revision_service(resource, canary))
-    manifests.extend(build_routes(resource, stable=stable, canary=canary, weight=weight if canary else 0))
-    if canary is None:
-        return TrafficPlan(stable_replicas=total, canary_replicas=0, effective_weight=0, manifests=manifests)
-    replicas = split(total=total, weight=weight)
-    return TrafficPlan(stable_replicas=replicas.stable, canary_replicas=replicas.canary, effective_weight=weight, manifests=manifests)
+class GatewayRouter:
+    weighs_routes = True
+
+    def manifests(self, resource: ModelDeployment, *, stable: str, canary: str | None, weight: int) -> list[dict[str, Any]]:
+        """Each live revision's Service and the two routes that weigh them."""
+        manifests = [build_revision_service(resource, stable)]
+        if canary is not None:
+            manifests.append(build_revision_service(resource, canary))
+        manifests.extend(build_routes(resource, stable=stable, canary=canary, weight=weight if canary else 0))
+        return manifests
+
+
+ROUTER = GatewayRouter()

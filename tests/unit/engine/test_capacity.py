@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tritonops.engine.capacity import shortfall
+from tritonops.engine.capacity import room
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 
@@ -22,32 +22,37 @@ def pod(node_name: str, *, gpus: int, phase: str = "Running") -> dict[str, Any]:
 SERVER = {"gpu": {"count": 2, "resourceName": "nvidia.com/gpu", "products": [H100]}}
 
 
-def test_free_gpus_of_the_product_are_enough() -> None:
-    assert shortfall(nodes=[node("a", gpus=8)], pods=[pod("a", gpus=4)], server=SERVER, pods_needed=2) is None
+def test_free_gpus_of_the_product_count_in_whole_pods() -> None:
+    assert room(nodes=[node("a", gpus=8)], pods=[pod("a", gpus=3)], server=SERVER).pods == 2
 
 
-def test_the_shortfall_names_what_is_needed_and_what_is_free() -> None:
-    message = shortfall(nodes=[node("a", gpus=8), node("b", gpus=8, product="NVIDIA-A100-SXM4-40GB")], pods=[pod("a", gpus=7)], server=SERVER, pods_needed=1)
-    assert message is not None
-    assert "needs 1 pod(s) with 2 nvidia.com/gpu of product NVIDIA-H100-80GB-HBM3 each" in message
-    assert "room for 0" in message and "a 1/8" in message and "b " not in message
+def test_the_detail_names_the_pod_shape_and_what_is_free_on_matching_nodes() -> None:
+    found = room(nodes=[node("a", gpus=8), node("b", gpus=8, product="NVIDIA-A100-SXM4-40GB")], pods=[pod("a", gpus=7)], server=SERVER)
+    assert found.pods == 0
+    assert "2 nvidia.com/gpu of product NVIDIA-H100-80GB-HBM3 per pod" in found.detail
+    assert "a 1/8" in found.detail and "b " not in found.detail
 
 
 def test_finished_pods_free_their_gpus_and_pods_elsewhere_do_not_count() -> None:
     pods = [pod("a", gpus=8, phase="Succeeded"), pod("other", gpus=8)]
-    assert shortfall(nodes=[node("a", gpus=8)], pods=pods, server=SERVER, pods_needed=4) is None
+    assert room(nodes=[node("a", gpus=8)], pods=pods, server=SERVER).pods == 4
+
+
+def test_a_pod_being_deleted_still_holds_its_gpus() -> None:
+    leaving = {**pod("a", gpus=8), "metadata": {"deletionTimestamp": "2026-12-01T00:00:00Z"}}
+    assert room(nodes=[node("a", gpus=8)], pods=[leaving], server=SERVER).pods == 0
 
 
 def test_untolerated_taints_and_cordoned_nodes_are_skipped() -> None:
     tainted = node("a", gpus=8, taints=[{"key": "dedicated", "value": "x", "effect": "NoSchedule"}])
     cordoned = node("b", gpus=8, unschedulable=True)
-    assert shortfall(nodes=[tainted, cordoned], pods=[], server=SERVER, pods_needed=1) is not None
+    assert room(nodes=[tainted, cordoned], pods=[], server=SERVER).pods == 0
     tolerating = {**SERVER, "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "x", "effect": "NoSchedule"}]}
-    assert shortfall(nodes=[tainted], pods=[], server=tolerating, pods_needed=1) is None
+    assert room(nodes=[tainted], pods=[], server=tolerating).pods == 4
     # The GPU taint itself is always tolerated: the operator adds that toleration to every GPU pod.
     gpu_tainted = node("c", gpus=8, taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}])
-    assert shortfall(nodes=[gpu_tainted], pods=[], server=SERVER, pods_needed=1) is None
+    assert room(nodes=[gpu_tainted], pods=[], server=SERVER).pods == 4
 
 
-def test_cpu_only_models_need_no_check() -> None:
-    assert shortfall(nodes=[], pods=[], server={"gpu": {"count": 0}}, pods_needed=3) is None
+def test_cpu_only_models_are_never_held_back_by_gpus() -> None:
+    assert room(nodes=[], pods=[], server={"gpu": {"count": 0}}).pods >= 1000

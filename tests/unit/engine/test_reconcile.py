@@ -134,7 +134,8 @@ def test_new_revision_keeps_the_old_one_until_the_new_one_is_ready() -> None:
     observations = Observations(deployments={old_hash: _observe(old, replicas=2, ready=2)})
     started = plan(new, observations, now=LATER)
     assert started.status["phase"] == "Promoting"
-    assert started.status["canaryWeight"] == 100
+    # No pod of the new revision is Ready yet: it gets no traffic, whatever the stage's plan.
+    assert started.status["canaryWeight"] == 0
     assert started.status["stableRevision"]["hash"] == old_hash
     assert started.status["canaryRevision"] == {"hash": new_hash, "version": "2", "image": new.spec["server"]["image"]}
     assert started.delete == []
@@ -156,16 +157,17 @@ def test_new_revision_keeps_the_old_one_until_the_new_one_is_ready() -> None:
     assert "Promoted" in _event_reasons(done)
 
 
-def test_old_revision_is_scaled_to_its_share_of_the_first_canary_step() -> None:
+def test_the_old_revision_follows_replicas_and_gives_up_pods_only_to_ready_canary_pods() -> None:
     old = model_deployment({"replicas": 2})
     old_hash = revision_of(old).hash
     new = model_deployment({"replicas": 4, "model": {"version": "2"}}, status={"phase": "Ready", "stableRevision": revision_of(old).as_status()})
     result = plan(new, Observations(deployments={old_hash: _observe(old, replicas=2, ready=2)}), now=NOW)
-    # 10% of 4 replicas rounds to 0, and a canary always gets at least one pod.
-    assert result.scale == [Scale(name=f"resnet-{old_hash}", replicas=3)]
+    # The HPA asked for 4: the stable grows to 4 and keeps them until the canary's pod is Ready.
+    assert result.scale == [Scale(name=f"resnet-{old_hash}", replicas=4)]
     canary = next(m for m in result.apply if m["kind"] == "Deployment")
+    # 10% of 4 replicas rounds to 0, and a canary always gets at least one pod.
     assert canary["spec"]["replicas"] == 1
-    assert (result.status["phase"], result.status["canaryWeight"], result.status["replicas"]) == ("Canary", 25, 4)
+    assert (result.status["phase"], result.status["canaryWeight"], result.status["replicas"]) == ("Canary", 0, 5)
 
 
 def test_returning_to_the_stable_revision_removes_the_new_one() -> None:

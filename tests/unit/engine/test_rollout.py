@@ -10,11 +10,12 @@ from tritonops import constants
 from tritonops.desired.revision import revision_of
 from tritonops.engine.actions import ChildReference, Plan, Scale
 from tritonops.engine.analysis import Check, Verdict
-from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, UnschedulablePod
+from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, Room, UnschedulablePod
 from tritonops.engine.reconcile import plan
 from tritonops.engine.rollout import analysis_due
 
 T0 = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.timezone.utc)
+GPU = {"gpu": {"count": 1, "products": ["NVIDIA-L4"]}}
 ROLLOUT = {"steps": [25, 50], "stepSeconds": 30, "progressDeadlineSeconds": 120, "analysis": {"intervalSeconds": 10, "failureLimit": 2}}
 PASSED = Verdict("Passed", (Check("successRate", "canary", 1.0, ">= 0.99", True),), "every check passed", {"canary": 40, "stable": 120})
 FAILED = Verdict("Failed", (Check("successRate", "canary", 0.5, ">= 0.99", False),), "successRate 0.5 not >= 0.99", {"canary": 40, "stable": 120})
@@ -27,7 +28,7 @@ def at(seconds: float) -> datetime.datetime:
 
 def spec(version: str = "2", **overrides: Any) -> dict[str, Any]:
     rollout = {**ROLLOUT, **overrides.pop("rollout", {})}
-    return {"replicas": 4, "model": {"version": version}, "rollout": rollout, **overrides}
+    return {"replicas": 4, "model": {"version": version}, "rollout": rollout, "server": GPU, **overrides}
 
 
 OLD = revision_of(model_deployment(spec(version="1")))
@@ -45,12 +46,13 @@ def stable_status() -> dict[str, Any]:
 
 
 def run(status: dict[str, Any], when: float, *, annotations: dict[str, str] | None = None, spec_body: dict[str, Any] | None = None,
-        canary: int | None = None, canary_ready: int | None = None, stable: int = 4, **observed: Any) -> Plan:
+        canary: int | None = None, canary_ready: int | None = None, stable: int = 4, stable_ready: int | None = None,
+        **observed: Any) -> Plan:
     resource = model_deployment(spec_body or spec(), status=status)
     if annotations:
         resource = model_deployment(spec_body or spec(), status=status)
         object.__setattr__(resource, "annotations", annotations)
-    deployments = {OLD.hash: observe(OLD.hash, replicas=stable)}
+    deployments = {OLD.hash: observe(OLD.hash, replicas=stable, ready=stable_ready)}
     if canary is not None:
         deployments[NEW.hash] = observe(NEW.hash, replicas=canary, ready=canary_ready)
     return plan(resource, Observations(deployments=deployments, **observed), now=at(when))
@@ -79,39 +81,126 @@ def test_a_new_revision_starts_a_canary_at_the_first_step() -> None:
     assert result.status["phase"] == "Canary"
     assert result.status["stableRevision"]["hash"] == OLD.hash
     assert result.status["canaryRevision"]["hash"] == NEW.hash
-    assert (result.status["currentStep"], result.status["canaryWeight"], result.status["failedAnalyses"]) == (0, 25, 0)
+    # No canary pod is Ready yet: it gets no traffic, and the stable gives up no pod (regression: the
+    # stable used to shrink in the pass that created the canary, so capacity dipped at every step).
+    assert (result.status["currentStep"], result.status["canaryWeight"], result.status["failedAnalyses"]) == (0, 0, 0)
     assert result.status["stepStartedAt"] == "2026-11-22T12:00:00Z"
+    assert result.status["progressAt"] == "2026-11-22T12:00:00Z"
     assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 1}
-    assert result.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=3)]
+    assert result.scale == []
     assert result.delete == []
     assert result.requeue_after == 10
+    # Once the canary pod is Ready the stable gives one up, and the canary's share is what status reports.
+    ready = run(dict(result.status), 1, canary=1, stable=4)
+    assert ready.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=3)]
+    assert ready.status["canaryWeight"] == 20  # 1 of the 5 Ready pods
+    assert run(dict(ready.status), 2, canary=1, stable=3).status["canaryWeight"] == 25
 
 
-def test_a_canary_that_cannot_fit_waits_for_capacity_without_creating_pods() -> None:
-    shortfall = "canary needs 1 pod(s) with 1 nvidia.com/gpu of product NVIDIA-L4; free for 0"
-    result = run(stable_status(), 0, capacity_shortfall=shortfall)
+SURGE = {"capacity": {"mode": "Surge"}}
+FULL = Room(pods=0, detail="1 nvidia.com/gpu of product NVIDIA-L4 per pod; free nvidia.com/gpu per matching node: a 0/4")
+
+
+def test_a_surge_that_cannot_fit_waits_for_capacity_without_creating_pods() -> None:
+    body = spec(rollout=SURGE, server=GPU)
+    result = run(stable_status(), 0, spec_body=body, room=FULL)
     assert result.status["phase"] == "WaitingForCapacity"
-    assert result.status["message"] == shortfall
+    assert "1 more canary pod(s) need GPUs and the cluster has room for 0" in result.status["message"]
+    assert "a 0/4" in result.status["message"] and "rolls back if nothing moves by 2026-11-22T12:02:00Z" in result.status["message"]
     assert deployment_replicas(result) == {}
     assert result.scale == []  # the stable keeps all 4 pods
     assert "stepStartedAt" not in result.status
     assert reasons(result) == ["RolloutStarted", "InsufficientGPU"]
     assert result.requeue_after == 10
     # Once the capacity is there, the canary is created and its clock starts.
-    later = run(dict(result.status), 40)
+    later = run(dict(result.status), 40, spec_body=body, room=Room(pods=1))
     assert later.status["phase"] == "Canary"
     assert later.status["stepStartedAt"] == "2026-11-22T12:00:40Z"
     assert deployment_replicas(later) == {f"resnet-{NEW.hash}": 1}
     assert reasons(later) == []
 
 
-def test_canary_pods_the_scheduler_refuses_wait_for_capacity_and_never_hit_the_deadline() -> None:
+def test_a_surge_still_waiting_at_the_progress_deadline_rolls_back_or_holds_as_configured() -> None:
+    body = spec(rollout=SURGE, server=GPU)
+    waiting = dict(run(stable_status(), 0, spec_body=body, room=FULL).status)
+    rolled = run(waiting, 121, spec_body=body, room=FULL)
+    assert rolled.rollback_reason == "ProgressDeadlineExceeded"
+    assert "no GPUs for 120s" in rolled.status["failedRevision"]["message"]
+    hold = spec(rollout={**SURGE, "capacity": {"mode": "Surge", "onDeadline": "Hold"}}, server=GPU)
+    held = run(waiting, 500, spec_body=hold, room=FULL)
+    assert held.rollback_reason is None and held.status["phase"] == "WaitingForCapacity"
+    assert "holds (onDeadline: Hold)" in held.status["message"]
+
+
+def test_auto_on_a_packed_cluster_swaps_one_stable_pod_for_the_canary() -> None:
+    """Regression: the capacity check did not credit the GPUs the stable gives back, so it waited forever."""
+    body = spec(server=GPU)
+    result = run(stable_status(), 0, spec_body=body, room=FULL)
+    assert result.status["phase"] == "Canary" and result.status["capacityMode"] == "Swap"
+    assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 1}
+    assert result.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=3)]  # maxUnavailable 1
+    # The canary pod waits for the GPU the leaving stable pod holds: that is the swap, not a shortfall.
+    stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")]
+    swapping = run(dict(result.status), 5, spec_body=body, canary=1, canary_ready=0, stable=3, unschedulable=stuck,
+                   room=FULL, leaving={OLD.hash: 1})
+    assert swapping.status["phase"] == "Canary" and swapping.scale == []
+    # Once the canary pod is Ready, the stable keeps the 3 it has: the floor is 3 of 4 Ready.
+    ready = run(dict(swapping.status), 20, spec_body=body, canary=1, stable=3)
+    assert ready.scale == [] and ready.status["capacityMode"] == "Swap"
+    # The next step (50%: 2 of 4) gives back the next stable pod in the pass that grows the canary: 2
+    # stable and 1 canary pod stay Ready, the floor of 3.
+    passed = dict(run(dict(ready.status), 25, spec_body=body, canary=1, stable=3, analysis=PASSED).status)
+    step = run(passed, 30, spec_body=body, canary=1, stable=3)
+    assert reasons(step) == ["StepAdvanced"] and step.status["currentStep"] == 1
+    assert deployment_replicas(step) == {f"resnet-{NEW.hash}": 2}
+    assert step.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=2)]
+
+
+def test_a_rollback_keeps_ready_canary_pods_while_the_stable_is_below_the_floor() -> None:
+    """Regression: rollback deleted the canary while the stable was still starting again."""
+    body = spec(server=GPU, rollout={"capacity": {"mode": "Swap"}})
+    status = dict(run(stable_status(), 0, spec_body=body, room=FULL).status)
+    status = dict(run(status, 1, spec_body=body, canary=1, stable=3).status)
+    status = dict(run(status, 31, spec_body=body, canary=1, stable=3, analysis=PASSED).status)  # step 2 at 50%
+    status = dict(run(status, 41, spec_body=body, canary=2, stable=2, analysis=FAILED).status)
+    rolled = run(status, 51, spec_body=body, canary=2, stable=2, analysis=FAILED)
+    assert rolled.rollback_reason == "AnalysisFailed" and rolled.status["phase"] == "RolledBack"
+    # 2 stable + 1 canary Ready pods keep the floor of 3; the stable asks for all 4 again.
+    assert deployment_replicas(rolled) == {f"resnet-{NEW.hash}": 1}
+    assert rolled.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=4)]
+    assert rolled.status["canaryWeight"] == 33
+    assert "1 Ready canary pod(s) keep serving" in rolled.status["message"]
+    # The canary goes once the stable has 3 Ready pods.
+    kept = run(dict(rolled.status), 60, spec_body=body, canary=1, stable=4, stable_ready=2)
+    assert deployment_replicas(kept) == {f"resnet-{NEW.hash}": 1}
+    gone = run(dict(rolled.status), 70, spec_body=body, canary=1, stable=4, stable_ready=3)
+    assert gone.status["phase"] == "RolledBack" and deployment_replicas(gone) == {}
+    assert gone.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{NEW.hash}")]
+
+
+def test_replicas_zero_promotes_a_new_revision_without_starting_pods() -> None:
+    """Regression: replicas 0 and a version change started 2 pods."""
+    body = spec(replicas=0)
+    status = {"phase": "Ready", "stableRevision": OLD.as_status()}
+    resource = model_deployment(body, status=status)
+    first = plan(resource, Observations(deployments={OLD.hash: observe(OLD.hash, replicas=0)}), now=at(0))
+    assert deployment_replicas(first) == {f"resnet-{NEW.hash}": 0}
+    done = plan(model_deployment(body, status=dict(first.status)),
+                Observations(deployments={OLD.hash: observe(OLD.hash, replicas=0), NEW.hash: observe(NEW.hash, replicas=0)}), now=at(1))
+    assert done.promoted and done.status["stableRevision"]["hash"] == NEW.hash
+
+
+def test_canary_pods_the_scheduler_refuses_wait_for_capacity_until_the_deadline() -> None:
     stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/6 nodes are available: 6 Insufficient nvidia.com/gpu.")]
-    result = run(dict(started().status), 500, canary=1, canary_ready=0, stable=3, unschedulable=stuck)
+    body = spec(rollout=SURGE, server=GPU)
+    status = dict(run(stable_status(), 0, spec_body=body, room=Room(pods=1)).status)
+    result = run(status, 60, spec_body=body, canary=1, canary_ready=0, stable=4, unschedulable=stuck, room=FULL)
     assert result.status["phase"] == "WaitingForCapacity"
     assert "Insufficient nvidia.com/gpu" in result.status["message"]
     assert result.rollback_reason is None
     assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 1}
+    late = run(dict(result.status), 121, spec_body=body, canary=1, canary_ready=0, stable=4, unschedulable=stuck, room=FULL)
+    assert late.rollback_reason == "ProgressDeadlineExceeded"
 
 
 def test_analysis_is_due_only_when_the_canary_is_ready_and_an_interval_passed() -> None:
@@ -141,10 +230,14 @@ def test_step_advances_after_step_seconds_with_a_passed_analysis() -> None:
     status = dict(run(at_step_one_ready(), 20, canary=1, stable=3, analysis=PASSED).status)
     result = run(status, 30, canary=1, stable=3, analysis=PASSED)
     assert reasons(result) == ["StepAdvanced"]
-    assert (result.status["currentStep"], result.status["canaryWeight"]) == (1, 50)
+    # The step's second canary pod is not Ready yet: the weight stays at what one pod carries and
+    # the stable keeps its 3 pods until the new one is Ready.
+    assert (result.status["currentStep"], result.status["canaryWeight"]) == (1, 25)
     assert result.status["stepStartedAt"] == "2026-11-22T12:00:30Z"
     assert deployment_replicas(result) == {f"resnet-{NEW.hash}": 2}
-    assert result.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=2)]
+    assert result.scale == []
+    grown = run(dict(result.status), 35, canary=2, stable=3)
+    assert grown.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=2)]
 
 
 def test_inconclusive_windows_neither_advance_nor_count_as_failures() -> None:
@@ -206,7 +299,31 @@ def test_canary_pods_not_ready_by_the_progress_deadline_roll_back() -> None:
     assert waiting.status["phase"] == "Canary" and waiting.requeue_after == 21
     result = run(status, 121, canary=1, canary_ready=0, stable=3)
     assert result.rollback_reason == "ProgressDeadlineExceeded"
-    assert "0/1 canary pods Ready after 120s" in result.status["failedRevision"]["message"]
+    assert "0/1 canary pods Ready, no progress for 120s" in result.status["failedRevision"]["message"]
+
+
+def test_the_progress_deadline_counts_from_the_last_progress_not_the_start_of_the_step() -> None:
+    """Regression: readiness lost late in a long step rolled back at once."""
+    long_step = spec(rollout={"stepSeconds": 3600})
+    status = dict(run(dict(run(stable_status(), 0, spec_body=long_step).status), 1, canary=1, stable=4, spec_body=long_step).status)
+    status = dict(run(status, 2, canary=1, stable=3, spec_body=long_step).status)
+    # At 1000 s (long after the 120 s deadline) the canary's pod stops being Ready: the clock starts now.
+    lost = run(status, 1000, canary=1, canary_ready=0, stable=3, spec_body=long_step)
+    assert lost.rollback_reason is None and lost.status["progressAt"] == "2026-11-22T12:16:40Z"
+    assert lost.requeue_after == 121
+    assert run(dict(lost.status), 1100, canary=1, canary_ready=0, stable=3, spec_body=long_step).rollback_reason is None
+    assert run(dict(lost.status), 1121, canary=1, canary_ready=0, stable=3, spec_body=long_step).rollback_reason == "ProgressDeadlineExceeded"
+
+
+def test_time_spent_paused_does_not_count_towards_the_progress_deadline() -> None:
+    paused = spec(rollout={"paused": True})
+    status = dict(run(stable_status(), 0, spec_body=paused).status)
+    held = run(status, 500, canary=1, canary_ready=0, stable=4, spec_body=paused)
+    assert held.rollback_reason is None and held.status["pausedAt"] == "2026-11-22T12:00:00Z"
+    resumed = run(dict(held.status), 600, canary=1, canary_ready=0, stable=4)
+    assert resumed.rollback_reason is None and "pausedAt" not in resumed.status
+    assert resumed.status["progressAt"] == "2026-11-22T12:10:00Z"
+    assert run(dict(resumed.status), 721, canary=1, canary_ready=0, stable=4).rollback_reason == "ProgressDeadlineExceeded"
 
 
 def _at_last_step() -> dict[str, Any]:
@@ -220,13 +337,15 @@ def test_after_the_last_step_the_canary_is_promoted_then_the_old_revision_remove
     promoting = run(status, 60, canary=2, stable=2, analysis=PASSED)
     assert promoting.status["phase"] == "Promoting"
     assert reasons(promoting) == ["Promoting"]
-    assert promoting.status["canaryWeight"] == 100
+    # Regression: the route weight went to 100 at the start of promotion, before the new pods existed.
+    assert promoting.status["canaryWeight"] == 50
     assert deployment_replicas(promoting) == {f"resnet-{NEW.hash}": 4}
     assert promoting.scale == [] and promoting.delete == []  # the old pods serve until the new ones are Ready
     assert not promoting.promoted
 
     still = run(dict(promoting.status), 61, canary=4, canary_ready=3, stable=2)
     assert still.status["phase"] == "Promoting" and reasons(still) == [] and still.delete == []
+    assert still.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=1)]  # one old pod per Ready new one
 
     done = run(dict(still.status), 62, canary=4, stable=2)
     assert done.promoted
@@ -312,7 +431,12 @@ def test_a_newer_revision_supersedes_the_canary_in_flight() -> None:
 
 def test_gateway_api_routes_carry_the_exact_weight() -> None:
     body = spec(traffic={"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "gateway"}]}})
-    result = run(dict(run(stable_status(), 0, spec_body=body).status), 1, canary=1, stable=3, spec_body=body)
+    created = run(stable_status(), 0, spec_body=body)
+    # Regression: the route sent 25% to the canary in the pass that created its Deployment.
+    assert [b["weight"] for b in next(m for m in created.apply if m["kind"] == "HTTPRoute")["spec"]["rules"][0]["backendRefs"]] == [100, 0]
+    starting = run(dict(created.status), 1, canary=1, canary_ready=0, stable=4, spec_body=body)
+    assert starting.status["canaryWeight"] == 0
+    result = run(dict(starting.status), 2, canary=1, stable=3, spec_body=body)
     assert result.status["canaryWeight"] == 25
     http = next(m for m in result.apply if m["kind"] == "HTTPRoute")
     assert [b["weight"] for b in http["spec"]["rules"][0]["backendRefs"]] == [75, 25]
@@ -336,7 +460,7 @@ def test_a_canary_ready_after_its_first_interval_is_analysed_one_interval_later_
     must come one window later, not at the end of the step: a production resync (60 s) would not hide that."""
     status = dict(started().status)
     starting = run(status, 5, canary=1, canary_ready=0, stable=3)
-    assert starting.status["phase"] == "Canary" and "waiting for canary pods to be Ready" in starting.status["message"]
+    assert starting.status["phase"] == "Canary" and "0/1 canary pods Ready" in starting.status["message"]
     # Ready at 12 s, after the first interval (10 s) has passed without a measurement: the provider takes
     # its first sample in this pass, and the first whole window ends one interval later (not at 30 s).
     ready = run(dict(starting.status), 12, canary=1, stable=3)
