@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from tritonops import metrics, observe
+from tritonops import constants, metrics, observe
 from tritonops.analyzer import Analyzer
 from tritonops.desired.revision import Revision, revision_of
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, wants_service_monitor
@@ -136,7 +136,15 @@ class Controller:
         desired = revision_of(resource)
         if rollout.pods_to_place(resource, observations, desired=desired):
             nodes, all_pods = self.writer.list_capacity_inputs()
-            room = capacity.room(nodes=nodes, pods=all_pods, server=resource.section("server"))
+            stable_hash = str((resource.status.get("stableRevision") or {}).get("hash", ""))
+
+            def releasing(pod: Mapping[str, Any]) -> bool:
+                metadata = pod.get("metadata") or {}
+                labels = metadata.get("labels") or {}
+                return bool(metadata.get("namespace") == resource.namespace and labels.get(constants.LABEL_MODEL_DEPLOYMENT) == resource.name
+                            and labels.get(constants.LABEL_REVISION) == stable_hash)
+
+            room = capacity.room(nodes=nodes, pods=all_pods, server=resource.section("server"), releasing=releasing)
             observations = dataclasses.replace(observations, room=room)
         if wants_service_monitor(resource):
             observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())

@@ -232,7 +232,9 @@ def test_a_canary_that_cannot_fit_on_the_gpus_waits(kube_client: client.ApiClien
     too_many = max(node.gpus for node in nodes.REAL_NODES) + 1
     patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}, "server": {"gpu": {"count": too_many}}})
     status = wait_phase(kube_client, namespace, NAME, "WaitingForCapacity")["status"]
-    assert f"needs 1 pod(s) with {too_many} nvidia.com/gpu of product NVIDIA-L4" in status["message"], status["message"]
+    assert f"the cluster has room for 0 ({too_many} nvidia.com/gpu of product NVIDIA-L4 per pod" in status["message"], status["message"]
+    # Giving back stable pods frees one GPU each: no swap makes room, so the stable keeps all of them.
+    assert "giving back stable pods would not make room either" in status["message"], status["message"]
     assert deployment_replicas(kube_client, namespace, NAME) == {old: 3}
     time.sleep(3)
     assert read(kube_client, namespace, NAME)["status"]["phase"] == "WaitingForCapacity"

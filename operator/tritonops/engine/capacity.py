@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tritonops import constants
@@ -38,22 +38,25 @@ def room(
     nodes: Sequence[Mapping[str, Any]],
     pods: Sequence[Mapping[str, Any]],
     server: Mapping[str, Any],
+    releasing: Callable[[Mapping[str, Any]], bool] = lambda pod: False,
 ) -> Room:
     """How many more pods of this server spec the cluster's free GPUs hold right now.
 
     Counts allocatable GPUs of the required resource on nodes whose product, nodeSelector and taints
     admit the pod, minus what bound pods request there; a pod being deleted still holds its GPUs
-    until it is gone. Nothing is evicted to make room.
+    until it is gone. Nothing is evicted to make room. `releasing` picks the pods (the stable
+    revision's) whose GPUs a swap could free, for `Room.pods_if_released`.
     """
     gpu = server.get("gpu") or {}
     per_pod = int(gpu.get("count", 0))
     if per_pod <= 0:
-        return Room(pods=_UNLIMITED, detail="no GPUs requested")
+        return Room(pods=_UNLIMITED, pods_if_released=_UNLIMITED, detail="no GPUs requested")
     resource_name = str(gpu.get("resourceName", "nvidia.com/gpu"))
     products = list(gpu.get("products") or [])
     selector = dict(server.get("nodeSelector") or {})
     tolerations = [*list(server.get("tolerations") or []), {"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
     requested: dict[str, int] = {}
+    released: dict[str, int] = {}
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
         if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
@@ -61,7 +64,10 @@ def room(
         for container in (pod.get("spec") or {}).get("containers") or []:
             requests = (container.get("resources") or {}).get("requests") or {}
             requested[node] = requested.get(node, 0) + _quantity(requests.get(resource_name, 0))
+            if releasing(pod):
+                released[node] = released.get(node, 0) + _quantity(requests.get(resource_name, 0))
     free: dict[str, tuple[int, int]] = {}
+    freed: dict[str, int] = {}
     for node in nodes:
         metadata, spec = node.get("metadata") or {}, node.get("spec") or {}
         labels = metadata.get("labels") or {}
@@ -73,11 +79,14 @@ def room(
             continue
         allocatable = _quantity(((node.get("status") or {}).get("allocatable") or {}).get(resource_name, 0))
         if allocatable:
-            free[str(metadata.get("name"))] = (max(0, allocatable - requested.get(str(metadata.get("name")), 0)), allocatable)
+            name = str(metadata.get("name"))
+            free[name] = (max(0, allocatable - requested.get(name, 0)), allocatable)
+            freed[name] = max(0, allocatable - requested.get(name, 0) + released.get(name, 0))
     fits = sum(available // per_pod for available, _ in free.values())
     product_text = f" of product {' or '.join(products)}" if products else ""
     listed = ", ".join(f"{name} {available}/{total}" for name, (available, total) in sorted(free.items())[:_LISTED_NODES])
     return Room(
         pods=fits,
+        pods_if_released=sum(available // per_pod for available in freed.values()),
         detail=f"{per_pod} {resource_name}{product_text} per pod; free {resource_name} per matching node: {listed or 'no matching node'}",
     )

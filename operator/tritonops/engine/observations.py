@@ -47,6 +47,9 @@ class Room:
     """How many more pods of the spec's revision the cluster's free GPUs hold right now."""
 
     pods: int
+    # The same if every pod of the stable revision gave its GPUs back: a swap can only help when this
+    # is larger (a canary pod that needs more GPUs than any node frees never fits, whatever is swapped).
+    pods_if_released: int = 0
     # The free GPUs per matching node, for messages.
     detail: str = ""
 

@@ -302,8 +302,11 @@ def _forward(
     canary_target = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=True).canary
     to_place = max(0, canary_target - canary_replicas) + len(stuck)
     room = observations.room
+    # Giving back stable pods only helps if their GPUs would make room for the canary's pod shape.
+    swap_helps = room is None or room.pods_if_released > room.pods
+    configured: CapacityMode = settings.capacity_mode if swap_helps or state.capacity_mode == "Swap" else "Surge"
     mode = pod_counts.resolve_mode(
-        configured=settings.capacity_mode, recorded=state.capacity_mode, room=room.pods if room else None, pods_to_place=to_place,
+        configured=configured, recorded=state.capacity_mode, room=room.pods if room else None, pods_to_place=to_place,
     )
     targets = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=mode == "Surge")
     counts = pod_counts.forward(
@@ -316,7 +319,8 @@ def _forward(
         # Surge never gives up a stable pod for room: only the pods that fit are added, the rest wait.
         counts = dataclasses.replace(counts, canary=min(targets.canary, canary_replicas + room.pods))
         said = f"; the scheduler says: {stuck[0].message}" if stuck else ""
-        waiting = f"{to_place - room.pods} more canary pod(s) need GPUs and the cluster has room for {room.pods}{detail}{said}; mode Surge evicts nothing"
+        why = "mode Surge evicts nothing" if swap_helps else "and giving back stable pods would not make room either"
+        waiting = f"{to_place - room.pods} more canary pod(s) need GPUs and the cluster has room for {room.pods}{detail}{said}; {why}"
     elif stuck:
         still_giving_back = (old is not None and old.replicas > counts.stable) or observations.leaving.get(stable.hash, 0) > 0
         freed = room.pods if room is not None else 0

@@ -56,3 +56,10 @@ def test_untolerated_taints_and_cordoned_nodes_are_skipped() -> None:
 
 def test_cpu_only_models_are_never_held_back_by_gpus() -> None:
     assert room(nodes=[], pods=[], server={"gpu": {"count": 0}}).pods >= 1000
+
+
+def test_room_if_released_counts_the_gpus_of_the_pods_a_swap_could_give_back() -> None:
+    stable = {**pod("a", gpus=2), "metadata": {"labels": {"revision": "old"}}}
+    found = room(nodes=[node("a", gpus=4)], pods=[stable, pod("a", gpus=2)], server=SERVER,
+                 releasing=lambda p: (p.get("metadata") or {}).get("labels", {}).get("revision") == "old")
+    assert (found.pods, found.pods_if_released) == (0, 1)

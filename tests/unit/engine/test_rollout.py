@@ -98,7 +98,7 @@ def test_a_new_revision_starts_a_canary_at_the_first_step() -> None:
 
 
 SURGE = {"capacity": {"mode": "Surge"}}
-FULL = Room(pods=0, detail="1 nvidia.com/gpu of product NVIDIA-L4 per pod; free nvidia.com/gpu per matching node: a 0/4")
+FULL = Room(pods=0, pods_if_released=4, detail="1 nvidia.com/gpu of product NVIDIA-L4 per pod; free nvidia.com/gpu per matching node: a 0/4")
 
 
 def test_a_surge_that_cannot_fit_waits_for_capacity_without_creating_pods() -> None:
@@ -188,6 +188,12 @@ def test_replicas_zero_promotes_a_new_revision_without_starting_pods() -> None:
     done = plan(model_deployment(body, status=dict(first.status)),
                 Observations(deployments={OLD.hash: observe(OLD.hash, replicas=0), NEW.hash: observe(NEW.hash, replicas=0)}), now=at(1))
     assert done.promoted and done.status["stableRevision"]["hash"] == NEW.hash
+
+
+def test_a_canary_pod_that_no_swap_can_fit_waits_and_the_stable_keeps_every_pod() -> None:
+    result = run(stable_status(), 0, spec_body=spec(server=GPU), room=Room(pods=0, pods_if_released=0))
+    assert result.status["phase"] == "WaitingForCapacity" and result.scale == [] and deployment_replicas(result) == {}
+    assert "giving back stable pods would not make room either" in result.status["message"]
 
 
 def test_canary_pods_the_scheduler_refuses_wait_for_capacity_until_the_deadline() -> None:
