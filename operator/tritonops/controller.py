@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 
 from tritonops import metrics, observe
 from tritonops.analyzer import Analyzer
-from tritonops.desired.revision import Revision, revision_of
+from tritonops.desired.revision import Revision
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, wants_service_monitor
 from tritonops.engine import capacity, reconcile, rollout
 from tritonops.engine.actions import Event, Plan
@@ -133,11 +133,11 @@ class Controller:
         observations = observe.observations_from(
             deployments=list(children.deployments), pods=pods, autoscaler_exists=children.autoscaler_hash is not None, routing_children=routing
         )
-        desired = revision_of(resource)
+        desired = resource.revision
         needed = rollout.canary_pods_to_place(resource, observations, desired=desired)
-        if needed and int((resource.section("server").get("gpu") or {}).get("count", 0)) > 0:
+        if needed and resource.spec.server.gpu.count > 0:
             nodes, all_pods = self.writer.list_capacity_inputs()
-            shortfall = capacity.shortfall(nodes=nodes, pods=all_pods, server=resource.section("server"), pods_needed=needed)
+            shortfall = capacity.shortfall(nodes=nodes, pods=all_pods, server=resource.spec.server, pods_needed=needed)
             observations = dataclasses.replace(observations, capacity_shortfall=shortfall)
         if wants_service_monitor(resource):
             observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())

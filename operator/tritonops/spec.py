@@ -590,3 +590,11 @@ def parse_spec(raw: Mapping[str, Any]) -> Spec:
         service=_service(spec.section("service")),
         monitoring=MonitoringSpec(service_monitor=spec.section("monitoring").boolean("serviceMonitor")),
     )
+
+
+def try_parse_spec(raw: Any) -> Spec | None:
+    """parse_spec, or None where it raises: for readers that show what they can of any body (the CLI)."""
+    try:
+        return parse_spec(raw)
+    except InvalidSpecError:
+        return None

@@ -3,11 +3,13 @@ through but the operator cannot build from raises InvalidSpecError naming the ex
 
 from __future__ import annotations
 
+import pathlib
 import types
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.harness.specs import model_deployment_body
 from tritonops.errors import InvalidSpecError
@@ -196,3 +198,14 @@ def test_anything_unreadable_raises_only_invalid_spec_error(raw: Any, field: str
     with pytest.raises(InvalidSpecError) as raised:
         parse_spec(raw)
     assert raised.value.field == field
+
+
+EXAMPLES = sorted((pathlib.Path(__file__).parents[2] / "manifests" / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_every_example_parses(path: pathlib.Path) -> None:
+    documents = [document for document in yaml.safe_load_all(path.read_text()) if document and document.get("kind") == "ModelDeployment"]
+    assert documents
+    for document in documents:
+        parse_spec(model_deployment_body(document["spec"])["spec"])

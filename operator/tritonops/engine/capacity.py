@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tritonops import constants
+from tritonops.spec import ServerSpec
 
 _LISTED_NODES = 6
 
@@ -34,7 +35,7 @@ def shortfall(
     *,
     nodes: Sequence[Mapping[str, Any]],
     pods: Sequence[Mapping[str, Any]],
-    server: Mapping[str, Any],
+    server: ServerSpec,
     pods_needed: int,
 ) -> str | None:
     """A message naming the shortfall, or None when `pods_needed` pods of this server spec fit.
@@ -43,14 +44,13 @@ def shortfall(
     admit the pod, minus what running and pending pods already request there. Nothing is evicted to
     make room, so a full cluster waits.
     """
-    gpu = server.get("gpu") or {}
-    per_pod = int(gpu.get("count", 0))
+    per_pod = server.gpu.count
     if per_pod <= 0 or pods_needed <= 0:
         return None
-    resource_name = str(gpu.get("resourceName", "nvidia.com/gpu"))
-    products = list(gpu.get("products") or [])
-    selector = dict(server.get("nodeSelector") or {})
-    tolerations = [*list(server.get("tolerations") or []), {"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+    resource_name = server.gpu.resource_name
+    products = list(server.gpu.products or ())
+    selector = server.node_selector
+    tolerations = [*server.tolerations, {"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
     requested: dict[str, int] = {}
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")

@@ -21,6 +21,7 @@ from tritonops.engine.analysis import Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations
 from tritonops.resource import ModelDeployment
 from tritonops.routers import router_for
+from tritonops.spec import RolloutSpec
 
 # Status keys owned by the rollout; a pass that does not set one removes it.
 ROLLOUT_KEYS = ("canaryRevision", "currentStep", "stepStartedAt", "failedAnalyses", "lastAnalysis", "failedRevision")
@@ -28,31 +29,6 @@ ONE_SHOT_ANNOTATIONS = (constants.ANNOTATION_PROMOTE, constants.ANNOTATION_ABORT
 CAPACITY_RECHECK_SECONDS = 10.0
 # Never requeue sooner than this: timestamps in status have whole-second precision.
 MINIMUM_REQUEUE_SECONDS = 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    strategy: str
-    steps: tuple[int, ...]
-    step_seconds: int
-    progress_deadline_seconds: int
-    paused: bool
-    interval_seconds: int
-    failure_limit: int
-
-    @classmethod
-    def of(cls, resource: ModelDeployment) -> Settings:
-        rollout = resource.section("rollout")
-        analysis = rollout.get("analysis") or {}
-        return cls(
-            strategy=str(rollout.get("strategy", "Canary")),
-            steps=tuple(int(step) for step in rollout.get("steps") or (10, 25, 50)),
-            step_seconds=int(rollout.get("stepSeconds", 60)),
-            progress_deadline_seconds=int(rollout.get("progressDeadlineSeconds", 600)),
-            paused=bool(rollout.get("paused", False)),
-            interval_seconds=int(analysis.get("intervalSeconds", 15)),
-            failure_limit=int(analysis.get("failureLimit", 2)),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,14 +123,14 @@ def analysis_due(resource: ModelDeployment, observations: Observations, *, now: 
     state = _State.from_status(status)
     if observed is None or not observed.ready() or state.step_started_at is None:
         return False
-    return now >= _next_analysis_at(state, Settings.of(resource))
+    return now >= _next_analysis_at(state, resource.spec.rollout)
 
 
-def _next_analysis_at(state: _State, settings: Settings) -> datetime.datetime:
+def _next_analysis_at(state: _State, rollout: RolloutSpec) -> datetime.datetime:
     assert state.step_started_at is not None
     last = parse_time((state.last_analysis or {}).get("at"))
     start = max(state.step_started_at, last) if last is not None else state.step_started_at
-    return start + datetime.timedelta(seconds=settings.interval_seconds)
+    return start + datetime.timedelta(seconds=rollout.analysis.interval_seconds)
 
 
 def held_after_rollback(resource: ModelDeployment, *, desired: Revision, stable: Revision, total: int) -> Outcome:
@@ -230,9 +206,9 @@ def advance(resource: ModelDeployment, observations: Observations, *, desired: R
 
 
 def _advance(resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision, now: datetime.datetime) -> Outcome:
-    settings = Settings.of(resource)
+    rollout = resource.spec.rollout
     status = resource.status
-    total = int(resource.spec.get("replicas", 1))
+    total = resource.spec.replicas
     annotations = resource.annotations
     events: list[Event] = []
     failed = status.get("failedRevision") or {}
@@ -249,7 +225,7 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
         previous = status.get("canaryRevision")
         if previous:
             events.append(Event("Normal", "RolloutSuperseded", f"revision {previous.get('hash')} is replaced by {desired.hash} before it finished"))
-        events.append(Event("Normal", "RolloutStarted", f"rolling out {_describe(desired)} over {_describe(stable)} with strategy {settings.strategy}"))
+        events.append(Event("Normal", "RolloutStarted", f"rolling out {_describe(desired)} over {_describe(stable)} with strategy {rollout.strategy}"))
         state = _State()
     observed = observations.deployments.get(desired.hash)
 
@@ -267,15 +243,15 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
         return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
                         why=str(status.get("promotionReason", "every step passed")), now=now, events=events)
 
-    if settings.strategy == "Immediate":
+    if rollout.strategy == "Immediate":
         return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
                         why="strategy Immediate", now=now, events=events)
     if constants.ANNOTATION_PROMOTE in annotations:
         return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
                         why="promoted by the user", now=now, events=events)
 
-    step = min(state.step, len(settings.steps) - 1)
-    weight = settings.steps[step]
+    step = min(state.step, len(rollout.steps) - 1)
+    weight = rollout.steps[step]
     traffic = router_for(resource)(resource, stable=stable.hash, canary=desired.hash, weight=weight, total=total)
 
     # Capacity: before the canary's pods exist, and while the scheduler cannot place them, wait.
@@ -298,10 +274,10 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
     ready = observed is not None and observed.ready() and observed.replicas == traffic.canary_replicas
 
     elapsed = (now - step_started_at).total_seconds()
-    if not ready and elapsed > settings.progress_deadline_seconds:
+    if not ready and elapsed > rollout.progress_deadline_seconds:
         ready_count = observed.ready_replicas if observed is not None else 0
         return _rollback(resource, desired=desired, stable=stable, state=state, total=total, reason="ProgressDeadlineExceeded",
-                         message=f"{ready_count}/{traffic.canary_replicas} canary pods Ready after {settings.progress_deadline_seconds}s",
+                         message=f"{ready_count}/{traffic.canary_replicas} canary pods Ready after {rollout.progress_deadline_seconds}s",
                          now=now, events=events)
 
     verdict = observations.analysis if same_rollout else None
@@ -310,18 +286,18 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
         if verdict.result == "Failed":
             state = dataclasses.replace(state, failed_analyses=state.failed_analyses + 1)
             events.append(Event("Warning", "AnalysisFailed",
-                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{settings.failure_limit} failed analyses)"))
-            if state.failed_analyses >= settings.failure_limit:
+                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{rollout.analysis.failure_limit} failed analyses)"))
+            if state.failed_analyses >= rollout.analysis.failure_limit:
                 return _rollback(resource, desired=desired, stable=stable, state=state, total=total, reason="AnalysisFailed",
                                  message=f"{state.failed_analyses} failed analyses; last: {verdict.reason}", now=now, events=events)
 
     last = state.last_analysis or {}
     last_at = parse_time(last.get("at"))
     passed_in_step = last.get("result") == "Passed" and last_at is not None and last_at >= step_started_at
-    if ready and not settings.paused and passed_in_step and elapsed >= settings.step_seconds:
-        if step + 1 < len(settings.steps):
-            next_weight = settings.steps[step + 1]
-            events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(settings.steps)} at {next_weight}%"))
+    if ready and not rollout.paused and passed_in_step and elapsed >= rollout.step_seconds:
+        if step + 1 < len(rollout.steps):
+            next_weight = rollout.steps[step + 1]
+            events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(rollout.steps)} at {next_weight}%"))
             step_started_at = now.replace(microsecond=0)
             state = dataclasses.replace(state, step=step + 1, step_started_at=step_started_at)
             step, weight, elapsed = step + 1, next_weight, 0.0
@@ -329,37 +305,37 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
             ready = observed is not None and observed.ready() and observed.replicas == traffic.canary_replicas
         else:
             return _promote(resource, observed, desired=desired, stable=stable, state=state, total=total,
-                            why=f"all {len(settings.steps)} steps passed analysis", now=now, events=events)
+                            why=f"all {len(rollout.steps)} steps passed analysis", now=now, events=events)
 
-    position = f"step {step + 1}/{len(settings.steps)} at {weight}%"
-    if settings.paused:
+    position = f"step {step + 1}/{len(rollout.steps)} at {weight}%"
+    if rollout.paused:
         reason, message = "Paused", f"paused at {position}; automatic rollback stays armed"
     elif not ready:
         reason, message = "CanaryStarting", f"{position}: waiting for canary pods to be Ready"
     elif last.get("result") == "Inconclusive" and last_at is not None and last_at >= step_started_at:
         reason, message = "AnalysisInconclusive", f"{position}: {last.get('reason')}"
     else:
-        reason, message = "StepInProgress", f"{position}: analysing every {settings.interval_seconds}s"
+        reason, message = "StepInProgress", f"{position}: analysing every {rollout.analysis.interval_seconds}s"
     return Outcome(
         phase="Canary", reason=reason, message=message, stable=stable, desired_replicas=traffic.canary_replicas,
         stable_replicas=traffic.stable_replicas, canary=desired, route_weight=weight, effective_weight=traffic.effective_weight,
         rollout_status=state.as_status(desired), events=events, progressing=True,
-        requeue_after=_next_action_in(state, settings, now=now, ready=ready, elapsed=elapsed),
+        requeue_after=_next_action_in(state, rollout, now=now, ready=ready, elapsed=elapsed),
     )
 
 
-def _next_action_in(state: _State, settings: Settings, *, now: datetime.datetime, ready: bool, elapsed: float) -> float:
+def _next_action_in(state: _State, rollout: RolloutSpec, *, now: datetime.datetime, ready: bool, elapsed: float) -> float:
     """Seconds until the next analysis, step end or progress deadline, whichever comes first."""
-    until_analysis = (_next_analysis_at(state, settings) - now).total_seconds()
+    until_analysis = (_next_analysis_at(state, rollout) - now).total_seconds()
     if ready and until_analysis <= 0:
         # Due, yet this pass measured nothing: the canary has only just turned Ready and the provider took
         # its first sample now. The first whole window ends one interval from here, not at the step's end.
-        until_analysis = settings.interval_seconds
-    candidates = [until_analysis, settings.step_seconds - elapsed]
+        until_analysis = rollout.analysis.interval_seconds
+    candidates = [until_analysis, rollout.step_seconds - elapsed]
     if not ready:
-        candidates.append(settings.progress_deadline_seconds - elapsed + 1)
+        candidates.append(rollout.progress_deadline_seconds - elapsed + 1)
     future = [seconds for seconds in candidates if seconds > 0]
-    return max(MINIMUM_REQUEUE_SECONDS, min(future) if future else settings.interval_seconds)
+    return max(MINIMUM_REQUEUE_SECONDS, min(future) if future else rollout.analysis.interval_seconds)
 
 
 def canary_pods_to_place(resource: ModelDeployment, observations: Observations, *, desired: Revision) -> int:
@@ -368,12 +344,12 @@ def canary_pods_to_place(resource: ModelDeployment, observations: Observations, 
     stable = status.get("stableRevision") or {}
     if not stable or stable.get("hash") == desired.hash or desired.hash in observations.deployments:
         return 0
-    settings = Settings.of(resource)
-    if settings.strategy != "Canary" or constants.ANNOTATION_PROMOTE in resource.annotations:
+    rollout = resource.spec.rollout
+    if rollout.strategy != "Canary" or constants.ANNOTATION_PROMOTE in resource.annotations:
         return 0
     failed = status.get("failedRevision") or {}
     if failed.get("hash") == desired.hash and constants.ANNOTATION_RETRY not in resource.annotations:
         return 0
     step = int(status.get("currentStep", 0)) if _in_rollout_of(status, desired) else 0
-    weight = settings.steps[min(step, len(settings.steps) - 1)]
-    return router_for(resource)(resource, stable=str(stable["hash"]), canary=desired.hash, weight=weight, total=int(resource.spec.get("replicas", 1))).canary_replicas
+    weight = rollout.steps[min(step, len(rollout.steps) - 1)]
+    return router_for(resource)(resource, stable=str(stable["hash"]), canary=desired.hash, weight=weight, total=resource.spec.replicas).canary_replicas

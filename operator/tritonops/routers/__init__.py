@@ -30,5 +30,4 @@ class Router(Protocol):
 def router_for(resource: ModelDeployment) -> Router:
     from tritonops.routers import gateway_api, replicas
 
-    name = str(resource.section("traffic").get("router", "replicas"))
-    return gateway_api.route if name == "gatewayAPI" else replicas.route
+    return gateway_api.route if resource.spec.traffic.router == "gatewayAPI" else replicas.route

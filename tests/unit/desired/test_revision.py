@@ -30,11 +30,11 @@ BASE = model_deployment()
 )
 def test_only_pod_shaping_changes_alter_the_revision(change: dict, changes_revision: bool) -> None:
     changed = model_deployment(change)
-    assert (revision_of(changed).hash != revision_of(BASE).hash) is changes_revision
+    assert (changed.revision.hash != BASE.revision.hash) is changes_revision
 
 
 def test_revision_is_stable_and_short() -> None:
-    first, second = revision_of(model_deployment()), revision_of(model_deployment())
+    first, second = model_deployment().revision, model_deployment().revision
     assert first == second
     assert len(first.hash) == 8 and int(first.hash, 16) >= 0
     assert first.version == "1"
@@ -42,7 +42,7 @@ def test_revision_is_stable_and_short() -> None:
 
 
 def test_model_name_defaults_to_metadata_name() -> None:
-    assert revision_of(model_deployment(name="a")).hash == revision_of(model_deployment({"model": {"name": "a"}}, name="a")).hash
+    assert model_deployment(name="a").revision.hash == model_deployment({"model": {"name": "a"}}, name="a").revision.hash
 
 
 # Hashes that revision_of gave before the spec was typed. An operator upgrade must keep them: a changed hash
@@ -101,5 +101,11 @@ def test_model_name_defaults_to_metadata_name() -> None:
     ],
 )
 def test_revision_hashes_are_pinned(spec: dict, metadata: dict, expected: tuple[str, str, str]) -> None:
-    revision = revision_of(model_deployment(spec, **metadata))
+    revision = model_deployment(spec, **metadata).revision
     assert (revision.hash, revision.version, revision.image) == expected
+
+
+def test_the_resource_carries_the_revision_of_its_spec() -> None:
+    resource = model_deployment({"model": {"version": "4"}}, name="classifier")
+    assert resource.revision == revision_of(resource.spec, model_name="classifier")
+    assert resource.revision != revision_of(resource.spec, model_name="other")

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.harness.specs import model_deployment
 from tritonops.engine.capacity import shortfall
+from tritonops.spec import ServerSpec
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 
@@ -19,7 +21,13 @@ def pod(node_name: str, *, gpus: int, phase: str = "Running") -> dict[str, Any]:
     return {"spec": {"nodeName": node_name, "containers": [{"resources": {"requests": {"nvidia.com/gpu": str(gpus)}}}]}, "status": {"phase": phase}}
 
 
-SERVER = {"gpu": {"count": 2, "resourceName": "nvidia.com/gpu", "products": [H100]}}
+def server(spec: dict[str, Any]) -> ServerSpec:
+    """spec.server as the operator reads it, the CRD's defaults filled in."""
+    return model_deployment({"server": spec}).spec.server
+
+
+SERVER_SPEC: dict[str, Any] = {"gpu": {"count": 2, "resourceName": "nvidia.com/gpu", "products": [H100]}}
+SERVER = server(SERVER_SPEC)
 
 
 def test_free_gpus_of_the_product_are_enough() -> None:
@@ -42,7 +50,7 @@ def test_untolerated_taints_and_cordoned_nodes_are_skipped() -> None:
     tainted = node("a", gpus=8, taints=[{"key": "dedicated", "value": "x", "effect": "NoSchedule"}])
     cordoned = node("b", gpus=8, unschedulable=True)
     assert shortfall(nodes=[tainted, cordoned], pods=[], server=SERVER, pods_needed=1) is not None
-    tolerating = {**SERVER, "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "x", "effect": "NoSchedule"}]}
+    tolerating = server({**SERVER_SPEC, "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "x", "effect": "NoSchedule"}]})
     assert shortfall(nodes=[tainted], pods=[], server=tolerating, pods_needed=1) is None
     # The GPU taint itself is always tolerated: the operator adds that toleration to every GPU pod.
     gpu_tainted = node("c", gpus=8, taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}])
@@ -50,4 +58,4 @@ def test_untolerated_taints_and_cordoned_nodes_are_skipped() -> None:
 
 
 def test_cpu_only_models_need_no_check() -> None:
-    assert shortfall(nodes=[], pods=[], server={"gpu": {"count": 0}}, pods_needed=3) is None
+    assert shortfall(nodes=[], pods=[], server=server({"gpu": {"count": 0}}), pods_needed=3) is None
