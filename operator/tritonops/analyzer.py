@@ -13,6 +13,7 @@ from tritonops.providers import Provider, RevisionTarget
 from tritonops.providers.prometheus import PrometheusProvider, Query, http_query
 from tritonops.providers.triton import Fetch, TritonProvider, http_fetch
 from tritonops.resource import ModelDeployment
+from tritonops.spec import AnalysisSpec
 
 logger = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -45,17 +46,18 @@ class Analyzer:
         self.triton = TritonProvider(fetch=fetch, allowed=address_filter(scrape_networks))
         self.prometheus_query = prometheus_query
 
-    def _provider(self, analysis: Mapping[str, Any]) -> Provider:
-        if analysis.get("provider") == "prometheus":
-            return PrometheusProvider(self.prometheus_query(str((analysis.get("prometheus") or {}).get("url", ""))))
+    def _provider(self, analysis: AnalysisSpec) -> Provider:
+        if analysis.provider == "prometheus":
+            # The CRD requires the URL with this provider; without one every query fails: inconclusive.
+            return PrometheusProvider(self.prometheus_query(analysis.prometheus_url or ""))
         return self.triton
 
     def analyse(
         self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]
     ) -> Verdict | None:
         """Judge the window ending now; None when the provider only took its first sample."""
-        analysis = resource.section("rollout").get("analysis") or {}
-        window_seconds = int(analysis.get("intervalSeconds", 15))
+        analysis = resource.spec.rollout.analysis
+        window_seconds = analysis.interval_seconds
         provider = self._provider(analysis)
         ready = [pod for pod in pods if pod.get("ready") and pod.get("ip")]
         key = (resource.namespace, resource.name)
@@ -67,19 +69,18 @@ class Analyzer:
         try:
             canary_window = provider.measure(target(canary), window_seconds=window_seconds)
             stable_window = provider.measure(target(stable), window_seconds=window_seconds)
-            custom = provider.custom(list(analysis.get("custom") or []), window_seconds=window_seconds)
+            custom = provider.custom(analysis.custom, window_seconds=window_seconds)
         except (OSError, RuntimeError, ValueError) as error:
             # A provider that cannot answer leaves the window inconclusive: never a pass, never a fail.
             logger.warning("analysis of %s/%s could not be measured: %s", key[0], key[1], error)
-            return Verdict("Inconclusive", (), f"the {analysis.get('provider', 'triton')} provider could not measure: {error}")
+            return Verdict("Inconclusive", (), f"the {analysis.provider} provider could not measure: {error}")
         if canary_window is None or stable_window is None:
             return None
         return judge(analysis=analysis, canary=canary_window, stable=stable_window, custom_values=custom)
 
     def prime(self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]) -> None:
         """Take the triton provider's first sample as soon as the canary is up, so the first window is whole."""
-        analysis = resource.section("rollout").get("analysis") or {}
-        if analysis.get("provider", "triton") == "triton" and not self.triton.has_sample((resource.namespace, resource.name), canary.hash):
+        if resource.spec.rollout.analysis.provider == "triton" and not self.triton.has_sample((resource.namespace, resource.name), canary.hash):
             self.analyse(resource, stable=stable, canary=canary, pods=pods)
 
     def forget(self, key: tuple[str, str]) -> None:

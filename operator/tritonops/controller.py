@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 
 from tritonops import constants, metrics, observe
 from tritonops.analyzer import Analyzer
-from tritonops.desired.revision import Revision, revision_of
+from tritonops.desired.revision import Revision
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, wants_service_monitor
 from tritonops.engine import capacity, reconcile, rollout
 from tritonops.engine.actions import Event, Plan
@@ -133,7 +133,7 @@ class Controller:
         observations = observe.observations_from(
             deployments=list(children.deployments), pods=pods, autoscaler_exists=children.autoscaler_hash is not None, routing_children=routing
         )
-        desired = revision_of(resource)
+        desired = resource.revision
         if rollout.pods_to_place(resource, observations, desired=desired):
             nodes, all_pods = self.writer.list_capacity_inputs()
             stable_hash = str((resource.status.get("stableRevision") or {}).get("hash", ""))
@@ -144,7 +144,7 @@ class Controller:
                 return bool(metadata.get("namespace") == resource.namespace and labels.get(constants.LABEL_MODEL_DEPLOYMENT) == resource.name
                             and labels.get(constants.LABEL_REVISION) == stable_hash)
 
-            room = capacity.room(nodes=nodes, pods=all_pods, server=resource.section("server"), releasing=releasing)
+            room = capacity.room(nodes=nodes, pods=all_pods, server=resource.spec.server, releasing=releasing)
             observations = dataclasses.replace(observations, room=room)
         if wants_service_monitor(resource):
             observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())

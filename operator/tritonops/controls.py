@@ -20,6 +20,7 @@ from kubernetes.client.rest import ApiException
 
 from tritonops import constants
 from tritonops.engine.conditions import timestamp
+from tritonops.spec import try_parse_spec
 
 # (connect, read) seconds: an unreachable API server must fail the command quickly, not hang it.
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -176,8 +177,9 @@ def set_paused(connection: Connection, *, namespace: str, name: str, paused: boo
     """Merge-patch spec.rollout.paused; no write when it already has that value."""
     body = read(connection, namespace=namespace, name=name)
     word = "paused" if paused else "resumed"
-    current = _mapping(_mapping(body.get("spec")).get("rollout")).get("paused") is True
-    if current == paused:
+    spec = try_parse_spec(body.get("spec"))
+    # A spec that cannot be read is patched anyway: whether it is paused is not known.
+    if spec is not None and spec.rollout.paused == paused:
         return f"{namespace}/{name}: rollout already {word}"
     _merge_patch(connection, namespace=namespace, name=name, patch={"spec": {"rollout": {"paused": paused}}})
     return f"{namespace}/{name}: rollout {word}"

@@ -15,6 +15,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from tritonops.spec import try_parse_spec
+
 # Phases after which nothing changes without a new spec or a manual control: `--watch` stops there.
 SETTLED_PHASES = frozenset({"Ready", "RolledBack", "Failed"})
 
@@ -85,12 +87,15 @@ def revision_text(revision: Any) -> str | None:
     return "  ".join(parts)
 
 
-def rollout_steps(body: Mapping[str, Any]) -> list[Any]:
-    return list(_sequence(_mapping(_mapping(body.get("spec")).get("rollout")).get("steps")))
+def rollout_steps(body: Mapping[str, Any]) -> list[int]:
+    """spec.rollout.steps; none when the spec cannot be read."""
+    spec = try_parse_spec(body.get("spec"))
+    return list(spec.rollout.steps) if spec is not None else []
 
 
 def is_paused(body: Mapping[str, Any]) -> bool:
-    return _mapping(_mapping(body.get("spec")).get("rollout")).get("paused") is True
+    spec = try_parse_spec(body.get("spec"))
+    return spec is not None and spec.rollout.paused
 
 
 def step_text(*, current_step: Any, steps: Sequence[Any]) -> str | None:

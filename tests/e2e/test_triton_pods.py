@@ -25,7 +25,6 @@ from tests.harness.real_node import real_node_server_spec
 from tests.harness.specs import model_deployment
 from tritonops import constants
 from tritonops.desired.deployment import build_deployment
-from tritonops.desired.revision import revision_of
 from tritonops.devcluster import nodes, pod_network
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.processes import wait_until
@@ -51,7 +50,7 @@ def deploy(
         name=name,
         namespace=namespace,
     )
-    deployment = build_deployment(resource, revision_of(resource), replicas=replicas)
+    deployment = build_deployment(resource, resource.revision, replicas=replicas)
     # No ModelDeployment owns it here, so the garbage collector must not look for one.
     deployment["metadata"].pop("ownerReferences", None)
     client.AppsV1Api(kube_client).create_namespaced_deployment(namespace, deployment)

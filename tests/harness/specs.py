@@ -43,7 +43,10 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def model_deployment(spec: dict[str, Any] | None = None, *, name: str = "resnet", namespace: str = "vision", status: dict[str, Any] | None = None) -> ModelDeployment:
+def model_deployment_body(
+    spec: dict[str, Any] | None = None, *, name: str = "resnet", namespace: str = "vision", status: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A ModelDeployment body as the API server stores it: `spec` over a minimal model, the CRD's defaults filled in."""
     base = {"model": {"repository": "s3://models/repo", "version": "1"}}
     body = {
         "apiVersion": "inference.tritonops.dev/v1alpha1",
@@ -52,4 +55,8 @@ def model_deployment(spec: dict[str, Any] | None = None, *, name: str = "resnet"
         "spec": deep_merge(base, spec or {}),
         "status": status or {},
     }
-    return ModelDeployment.from_body(apply_schema_defaults(_schema(), body))
+    return dict(apply_schema_defaults(_schema(), body))
+
+
+def model_deployment(spec: dict[str, Any] | None = None, *, name: str = "resnet", namespace: str = "vision", status: dict[str, Any] | None = None) -> ModelDeployment:
+    return ModelDeployment.from_body(model_deployment_body(spec, name=name, namespace=namespace, status=status))

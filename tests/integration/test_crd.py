@@ -56,6 +56,10 @@ INVALID = [
     ("rollout.steps", [0, 50], "spec.rollout.steps"),
     ("rollout.steps", [50, 100], "spec.rollout.steps"),
     ("rollout.strategy", "BlueGreen", "spec.rollout.strategy"),
+    ("rollout.capacity.mode", "Evict", "spec.rollout.capacity.mode"),
+    ("rollout.capacity.maxUnavailable", -1, "spec.rollout.capacity.maxUnavailable"),
+    ("rollout.capacity", {"mode": "Swap", "maxUnavailable": 0}, "spec.rollout.capacity.maxUnavailable"),
+    ("rollout.capacity.onDeadline", "Wait", "spec.rollout.capacity.onDeadline"),
     ("rollout.analysis.failureLimit", 0, "spec.rollout.analysis.failureLimit"),
     ("rollout.analysis.successRate", {"min": 1.5}, "spec.rollout.analysis.successRate.min"),
     ("rollout.analysis", {"provider": "prometheus"}, "spec.rollout.analysis.prometheus"),
@@ -100,6 +104,7 @@ def test_minimal_spec_gets_every_default(kube_client: client.ApiClient, namespac
     assert rollout["strategy"] == "Canary"
     assert rollout["steps"] == [10, 25, 50]
     assert (rollout["stepSeconds"], rollout["progressDeadlineSeconds"], rollout["paused"]) == (60, 600, False)
+    assert rollout["capacity"] == {"mode": "Auto", "maxUnavailable": 1, "onDeadline": "Rollback"}
     assert rollout["analysis"] == {"provider": "triton", "intervalSeconds": 15, "failureLimit": 2, "minRequests": 20}
     assert spec["traffic"] == {"router": "replicas"}
     assert spec["service"] == {"type": "ClusterIP"}
@@ -120,6 +125,7 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
         autoscaling: {enabled: true, minReplicas: 1, maxReplicas: 8}
         rollout:
           steps: [10, 25, 50]
+          capacity: {mode: Swap, maxUnavailable: 2, onDeadline: Hold}
           analysis:
             provider: prometheus
             prometheus: {url: "http://prometheus.monitoring:9090"}
@@ -131,12 +137,13 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
     )
     created = client.CustomObjectsApi(kube_client).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
     assert created["spec"]["server"]["gpu"]["resourceName"] == "nvidia.com/mig-1g.10gb"
+    assert created["spec"]["rollout"]["capacity"] == {"mode": "Swap", "maxUnavailable": 2, "onDeadline": "Hold"}
 
 
 @pytest.mark.usefixtures("crd_installed")
 def test_kubectl_explain_reads_well(cluster: LocalCluster) -> None:
     text = kubectl(cluster.kubeconfig, "explain", "modeldeployment.spec.rollout")
-    for field in ("strategy", "steps", "stepSeconds", "progressDeadlineSeconds", "paused", "analysis"):
+    for field in ("strategy", "steps", "stepSeconds", "progressDeadlineSeconds", "paused", "capacity", "analysis"):
         assert field in text
     assert "Canary shifts traffic in steps" in text
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from kubernetes.client.rest import ApiException
 
+from tests.harness.specs import model_deployment_body
 from tritonops import cli, constants, controls
 
 COMMANDS = ["status", "promote", "abort", "retry", "pause", "resume"]
@@ -227,11 +228,9 @@ def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def model(status: dict[str, Any], *, paused: bool = False) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "resnet", "namespace": "vision", "resourceVersion": "41", "generation": 1},
-        "spec": {"rollout": {"steps": [10, 25, 50], "paused": paused}},
-        "status": status,
-    }
+    body = model_deployment_body({"rollout": {"steps": [10, 25, 50], "paused": paused}}, name="resnet", namespace="vision", status=status)
+    body["metadata"]["resourceVersion"] = "41"
+    return body
 
 
 def connection(api: FakeApi) -> controls.Connection:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from tests.harness.specs import model_deployment
+from tests.harness.specs import model_deployment_body
 from tritonops.controller import ChildState, Controller
 from tritonops.kube import manifest_hash
 
@@ -41,12 +41,9 @@ class RecordingWriter:
 
 
 def _body(resource_version: str = "50", status: dict[str, Any] | None = None) -> dict[str, Any]:
-    resource = model_deployment()
-    return {
-        "metadata": {"name": resource.name, "namespace": resource.namespace, "uid": resource.uid, "generation": 1, "resourceVersion": resource_version},
-        "spec": dict(resource.spec),
-        "status": status or {},
-    }
+    body = model_deployment_body(status=status)
+    body["metadata"]["resourceVersion"] = resource_version
+    return body
 
 
 def test_first_pass_writes_children_status_and_one_event() -> None:

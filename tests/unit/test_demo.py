@@ -8,17 +8,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.harness.specs import model_deployment_body
 from tritonops.demo import display, scenario
 
 STEPS = [33, 67]
 
 
 def body(status: dict[str, Any], *, generation: int = 2, steps: list[int] = STEPS) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "classifier", "namespace": "demo", "generation": generation},
-        "spec": {"rollout": {"steps": steps}},
-        "status": {"observedGeneration": generation, **status},
-    }
+    document = model_deployment_body({"rollout": {"steps": steps}}, name="classifier", namespace="demo", status={"observedGeneration": generation, **status})
+    document["metadata"]["generation"] = generation
+    return document
 
 
 CANARY = body(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.specs import model_deployment
+from tests.harness.specs import model_deployment_body
 from tritonops import status_report
 
 STABLE = {"hash": "5f2c9a1e", "version": "2", "image": "nvcr.io/nvidia/tritonserver:25.08-py3"}
@@ -16,12 +16,9 @@ CANARY = {"hash": "8d04b7c3", "version": "3", "image": "nvcr.io/nvidia/tritonser
 
 def body(status: dict[str, Any], *, spec: dict[str, Any] | None = None, generation: int = 1) -> dict[str, Any]:
     """A body as the API server stores it (schema defaults filled in: steps [10, 25, 50])."""
-    resource = model_deployment(spec, status=status)
-    return {
-        "metadata": {"name": resource.name, "namespace": resource.namespace, "generation": generation},
-        "spec": dict(resource.spec),
-        "status": dict(resource.status),
-    }
+    body = model_deployment_body(spec, status=status)
+    body["metadata"]["generation"] = generation
+    return body
 
 
 def lines_with(text: str, needle: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -12,6 +11,7 @@ from tritonops import constants
 from tritonops.desired import labels
 from tritonops.desired.revision import Revision
 from tritonops.resource import ModelDeployment
+from tritonops.spec import ServerSpec, thaw
 
 MODEL_ROOT = "/models"
 # Triton waits this long for in-flight requests on SIGTERM; the pod's grace period covers it.
@@ -41,14 +41,14 @@ def model_storage(resource: ModelDeployment) -> ModelStorage:
     serves exactly spec.model.version whatever else the repository holds. Cloud repositories are read
     by Triton itself; there the model's own version policy decides which versions load.
     """
-    model = resource.section("model")
-    repository = str(model["repository"])
+    model = resource.spec.model
+    repository = model.repository
     name = resource.model_name
-    version = resource.model_version
+    version = model.version
     if repository.startswith(("s3://", "gs://", "as://")):
-        secret = model.get("credentialsSecretRef")
+        secret = model.credentials_secret_name
         # envFrom references the Secret by name, so its values never pass through the operator.
-        env_from = [{"secretRef": {"name": secret["name"]}}] if secret else []
+        env_from = [{"secretRef": {"name": secret}}] if secret else []
         return ModelStorage(repository_argument=repository, env_from=env_from)
     if repository.startswith("pvc://"):
         claim, _, path = repository[len("pvc://"):].partition("/")
@@ -76,7 +76,6 @@ def model_storage(resource: ModelDeployment) -> ModelStorage:
 
 
 def triton_arguments(resource: ModelDeployment, storage: ModelStorage) -> list[str]:
-    server = resource.section("server")
     return [
         "tritonserver",
         f"--model-repository={storage.repository_argument}",
@@ -88,27 +87,24 @@ def triton_arguments(resource: ModelDeployment, storage: ModelStorage) -> list[s
         f"--grpc-port={constants.GRPC_PORT}",
         f"--metrics-port={constants.METRICS_PORT}",
         "--allow-metrics=true",
-        *[str(argument) for argument in server.get("args") or []],
+        *resource.spec.server.args,
     ]
 
 
-def _resources(server: Mapping[str, Any]) -> dict[str, Any]:
-    resources: dict[str, Any] = copy.deepcopy(dict(server.get("resources") or {}))
-    gpu = server.get("gpu") or {}
-    count = int(gpu.get("count", 0))
-    if count > 0:
+def _resources(server: ServerSpec) -> dict[str, Any]:
+    resources: dict[str, Any] = thaw(server.resources)
+    gpu = server.gpu
+    if gpu.count > 0:
         # Extended resources need requests equal to limits; setting both says so explicitly.
-        resource_name = str(gpu.get("resourceName", "nvidia.com/gpu"))
-        resources.setdefault("limits", {})[resource_name] = str(count)
-        resources.setdefault("requests", {})[resource_name] = str(count)
+        resources.setdefault("limits", {})[gpu.resource_name] = str(gpu.count)
+        resources.setdefault("requests", {})[gpu.resource_name] = str(gpu.count)
     return resources
 
 
-def _affinity(server: Mapping[str, Any]) -> dict[str, Any] | None:
-    affinity: dict[str, Any] = copy.deepcopy(dict(server.get("affinity") or {}))
-    gpu = server.get("gpu") or {}
-    products = list(gpu.get("products") or [])
-    if products and int(gpu.get("count", 0)) > 0:
+def _affinity(server: ServerSpec) -> dict[str, Any] | None:
+    affinity: dict[str, Any] = thaw(server.affinity)
+    products = list(server.gpu.products or ())
+    if products and server.gpu.count > 0:
         expression = {"key": constants.GPU_PRODUCT_LABEL, "operator": "In", "values": products}
         required = affinity.setdefault("nodeAffinity", {}).setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
         terms = required.setdefault("nodeSelectorTerms", [])
@@ -120,9 +116,9 @@ def _affinity(server: Mapping[str, Any]) -> dict[str, Any] | None:
     return affinity or None
 
 
-def _tolerations(server: Mapping[str, Any]) -> list[dict[str, Any]]:
-    tolerations = [copy.deepcopy(dict(toleration)) for toleration in server.get("tolerations") or []]
-    if int((server.get("gpu") or {}).get("count", 0)) > 0:
+def _tolerations(server: ServerSpec) -> list[dict[str, Any]]:
+    tolerations: list[dict[str, Any]] = thaw(server.tolerations)
+    if server.gpu.count > 0:
         tolerations.append({"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"})
     return tolerations
 
@@ -137,12 +133,11 @@ def _probe(path: str, *, period: int, failure_threshold: int, timeout: int = 5) 
 
 
 def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any]:
-    server = resource.section("server")
+    server = resource.spec.server
     storage = model_storage(resource)
-    startup_timeout = int(server.get("startupTimeoutSeconds", 600))
     container: dict[str, Any] = {
         "name": constants.SERVER_NAME,
-        "image": server["image"],
+        "image": server.image,
         "args": triton_arguments(resource, storage),
         "ports": [
             {"name": "http", "containerPort": constants.HTTP_PORT, "protocol": "TCP"},
@@ -152,7 +147,7 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
         "startupProbe": _probe(
             "/v2/health/ready",
             period=STARTUP_PROBE_PERIOD_SECONDS,
-            failure_threshold=max(1, math.ceil(startup_timeout / STARTUP_PROBE_PERIOD_SECONDS)),
+            failure_threshold=max(1, math.ceil(server.startup_timeout_seconds / STARTUP_PROBE_PERIOD_SECONDS)),
         ),
         "readinessProbe": _probe("/v2/health/ready", period=5, failure_threshold=3),
         "livenessProbe": _probe("/v2/health/live", period=10, failure_threshold=3),
@@ -169,14 +164,14 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
-    if server.get("env"):
-        container["env"] = copy.deepcopy(list(server["env"]))
+    if server.env:
+        container["env"] = thaw(server.env)
     if storage.env_from:
         container["envFrom"] = list(storage.env_from)
     pod_spec: dict[str, Any] = {
         "containers": [container],
         "volumes": [
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": str(server.get("shmSize", "1Gi"))}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": server.shm_size}},
             *storage.volumes,
         ],
         # The grace period outlasts the preStop delay plus Triton's own drain of in-flight requests.
@@ -194,13 +189,14 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
     affinity = _affinity(server)
     if affinity:
         pod_spec["affinity"] = affinity
-    if server.get("nodeSelector"):
-        pod_spec["nodeSelector"] = dict(server["nodeSelector"])
-    for key in ("priorityClassName", "serviceAccountName"):
-        if server.get(key):
-            pod_spec[key] = server[key]
-    if server.get("imagePullSecrets"):
-        pod_spec["imagePullSecrets"] = [{"name": secret["name"]} for secret in server["imagePullSecrets"]]
+    if server.node_selector:
+        pod_spec["nodeSelector"] = thaw(server.node_selector)
+    if server.priority_class_name:
+        pod_spec["priorityClassName"] = server.priority_class_name
+    if server.service_account_name:
+        pod_spec["serviceAccountName"] = server.service_account_name
+    if server.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in server.image_pull_secrets]
     if not pod_spec["tolerations"]:
         del pod_spec["tolerations"]
     return {
@@ -210,7 +206,6 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
 
 
 def build_deployment(resource: ModelDeployment, revision: Revision, *, replicas: int) -> dict[str, Any]:
-    server = resource.section("server")
     revision_labels = labels.revision_labels(resource, revision=revision.hash, model_version=revision.version)
     return {
         "apiVersion": "apps/v1",
@@ -220,7 +215,7 @@ def build_deployment(resource: ModelDeployment, revision: Revision, *, replicas:
             "replicas": replicas,
             "selector": {"matchLabels": {**labels.selector_labels(resource), constants.LABEL_REVISION: revision.hash}},
             "revisionHistoryLimit": 2,
-            "progressDeadlineSeconds": int(server.get("startupTimeoutSeconds", 600)) + 60,
+            "progressDeadlineSeconds": resource.spec.server.startup_timeout_seconds + 60,
             "template": pod_template(resource, revision),
         },
     }

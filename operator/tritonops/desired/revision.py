@@ -8,14 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from tritonops.resource import ModelDeployment
-
-# Fields of spec.server that change the pods. Anything else (replicas, autoscaling, rollout, traffic,
-# service, monitoring) applies in place without new pods.
-_POD_SHAPING_SERVER_FIELDS = (
-    "image", "args", "env", "resources", "gpu", "shmSize", "startupTimeoutSeconds", "nodeSelector",
-    "tolerations", "affinity", "priorityClassName", "serviceAccountName", "imagePullSecrets",
-)
+from tritonops.spec import Spec, thaw
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,25 +31,44 @@ def stable_hash(value: Any, *, length: int = 8) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
 
 
-def pod_shaping_fields(resource: ModelDeployment) -> Mapping[str, Any]:
-    model = resource.section("model")
-    server = resource.section("server")
+def pod_shaping_fields(spec: Spec, *, model_name: str) -> Mapping[str, Any]:
+    """What the hash covers, in the form the spec was written: the hash must never change for the same body.
+
+    Fields of spec.server that change the pods, and the model. Anything else (replicas, autoscaling,
+    rollout, traffic, service, monitoring) applies in place without new pods.
+    """
+    model, server, gpu = spec.model, spec.server, spec.server.gpu
+    gpu_fields: dict[str, Any] = {"count": gpu.count, "resourceName": gpu.resource_name}
+    if gpu.products is not None:
+        gpu_fields["products"] = list(gpu.products)
+    server_fields: dict[str, Any] = {
+        "image": server.image,
+        "args": list(server.args),
+        "env": thaw(server.env),
+        "resources": thaw(server.resources),
+        "gpu": gpu_fields,
+        "shmSize": server.shm_size,
+        "startupTimeoutSeconds": server.startup_timeout_seconds,
+        "nodeSelector": thaw(server.node_selector),
+        "tolerations": thaw(server.tolerations),
+        "affinity": thaw(server.affinity),
+        "priorityClassName": server.priority_class_name,
+        "serviceAccountName": server.service_account_name,
+        "imagePullSecrets": [{"name": name} for name in server.image_pull_secrets],
+    }
+    credentials = model.credentials_secret_name
     return {
         "model": {
-            "name": resource.model_name,
-            "repository": model.get("repository"),
-            "version": resource.model_version,
-            "credentialsSecretRef": model.get("credentialsSecretRef"),
+            "name": model_name,
+            "repository": model.repository,
+            "version": model.version,
+            "credentialsSecretRef": None if credentials is None else {"name": credentials},
         },
         # An absent field and an empty one shape the same pod, so both hash alike.
-        "server": {key: server[key] for key in _POD_SHAPING_SERVER_FIELDS if server.get(key) not in (None, "", [], {})},
+        "server": {key: value for key, value in server_fields.items() if value not in (None, "", [], {})},
     }
 
 
-def revision_of(resource: ModelDeployment) -> Revision:
-    server = resource.section("server")
-    return Revision(
-        hash=stable_hash(pod_shaping_fields(resource)),
-        version=resource.model_version,
-        image=str(server.get("image", "")),
-    )
+def revision_of(spec: Spec, *, model_name: str) -> Revision:
+    """The revision a spec asks for; `model_name` is spec.model.name resolved against metadata.name."""
+    return Revision(hash=stable_hash(pod_shaping_fields(spec, model_name=model_name)), version=spec.model.version, image=spec.server.image)

@@ -7,6 +7,7 @@ from typing import Any
 from tritonops import constants
 from tritonops.desired import labels
 from tritonops.resource import ModelDeployment
+from tritonops.spec import thaw
 
 
 def service_name(resource: ModelDeployment) -> str:
@@ -14,16 +15,16 @@ def service_name(resource: ModelDeployment) -> str:
 
 
 def build_service(resource: ModelDeployment) -> dict[str, Any]:
-    settings = resource.section("service")
+    settings = resource.spec.service
     metadata = labels.child_metadata(resource, name=service_name(resource))
-    if settings.get("annotations"):
-        metadata["annotations"] = dict(settings["annotations"])
+    if settings.annotations:
+        metadata["annotations"] = thaw(settings.annotations)
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata,
         "spec": {
-            "type": settings.get("type", "ClusterIP"),
+            "type": settings.type,
             "selector": labels.selector_labels(resource),
             "ports": [
                 {"name": "http", "port": constants.HTTP_PORT, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},

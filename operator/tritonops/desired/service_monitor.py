@@ -12,7 +12,7 @@ SERVICE_MONITOR_API_VERSION = "monitoring.coreos.com/v1"
 
 
 def wants_service_monitor(resource: ModelDeployment) -> bool:
-    return bool(resource.section("monitoring").get("serviceMonitor", False))
+    return resource.spec.monitoring.service_monitor
 
 
 def build_service_monitor(resource: ModelDeployment) -> dict[str, Any]:

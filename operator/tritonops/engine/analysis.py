@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from tritonops.spec import AnalysisSpec
+
 Result = Literal["Passed", "Failed", "Inconclusive"]
 
 
@@ -55,7 +57,7 @@ class Verdict:
 
 def judge(
     *,
-    analysis: Mapping[str, Any],
+    analysis: AnalysisSpec,
     canary: WindowMeasurement,
     stable: WindowMeasurement | None,
     custom_values: Mapping[str, float | None] | None = None,
@@ -65,27 +67,23 @@ def judge(
     Too few canary requests make the window Inconclusive whatever the values say: a handful of
     requests can neither prove a version good nor condemn it.
     """
-    minimum = int(analysis.get("minRequests", 20))
+    minimum = analysis.min_requests
     requests = {"canary": canary.requests, **({"stable": stable.requests} if stable is not None else {})}
     if canary.requests < minimum:
         return Verdict(
             "Inconclusive", (), f"{canary.requests} canary requests in the window, fewer than minRequests {minimum}", requests
         )
     checks: list[Check] = []
-    success = analysis.get("successRate") or {}
-    if "min" in success:
+    if (success_min := analysis.success_rate_min) is not None:
         value = canary.success_rate
-        checks.append(Check("successRate", "canary", value, f">= {success['min']}", value is not None and value >= float(success["min"])))
-    latency = analysis.get("latencyMs") or {}
-    if "max" in latency:
+        checks.append(Check("successRate", "canary", value, f">= {success_min}", value is not None and value >= success_min))
+    if (latency_max := analysis.latency_ms_max) is not None:
         value = canary.mean_latency_ms
-        checks.append(Check("latencyMs", "canary", value, f"<= {latency['max']}", None if value is None else value <= float(latency["max"])))
-    queue = analysis.get("queueMs") or {}
-    if "max" in queue:
+        checks.append(Check("latencyMs", "canary", value, f"<= {latency_max}", None if value is None else value <= latency_max))
+    if (queue_max := analysis.queue_ms_max) is not None:
         value = canary.mean_queue_ms
-        checks.append(Check("queueMs", "canary", value, f"<= {queue['max']}", None if value is None else value <= float(queue["max"])))
-    if "maxErrorRateIncrease" in analysis:
-        allowed = float(analysis["maxErrorRateIncrease"])
+        checks.append(Check("queueMs", "canary", value, f"<= {queue_max}", None if value is None else value <= queue_max))
+    if (allowed := analysis.max_error_rate_increase) is not None:
         stable_errors = stable.error_rate if stable is not None else None
         canary_errors = canary.error_rate
         if stable_errors is None or canary_errors is None:
@@ -93,17 +91,17 @@ def judge(
         else:
             increase = canary_errors - stable_errors
             checks.append(Check("errorRateIncrease", "canary", increase, f"<= {allowed}", increase <= allowed))
-    for custom in analysis.get("custom") or []:
-        value = (custom_values or {}).get(custom["name"])
+    for custom in analysis.custom:
+        value = (custom_values or {}).get(custom.name)
         bounds = []
         passed: bool | None = None if value is None else True
-        if "min" in custom:
-            bounds.append(f">= {custom['min']}")
-            passed = passed and value is not None and value >= float(custom["min"])
-        if "max" in custom:
-            bounds.append(f"<= {custom['max']}")
-            passed = passed and value is not None and value <= float(custom["max"])
-        checks.append(Check(str(custom["name"]), "canary", value, " and ".join(bounds), passed))
+        if custom.minimum is not None:
+            bounds.append(f">= {custom.minimum}")
+            passed = passed and value is not None and value >= custom.minimum
+        if custom.maximum is not None:
+            bounds.append(f"<= {custom.maximum}")
+            passed = passed and value is not None and value <= custom.maximum
+        checks.append(Check(custom.name, "canary", value, " and ".join(bounds), passed))
     failed = [check for check in checks if check.passed is False]
     if failed:
         return Verdict("Failed", checks, "; ".join(f"{c.check} {_shown(c.value)} not {c.threshold}" for c in failed), requests)

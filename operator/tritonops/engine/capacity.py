@@ -7,6 +7,7 @@ from typing import Any
 
 from tritonops import constants
 from tritonops.engine.observations import Room
+from tritonops.spec import ServerSpec
 
 _LISTED_NODES = 6
 # Pods that need no GPU are never held back by GPUs.
@@ -37,7 +38,7 @@ def room(
     *,
     nodes: Sequence[Mapping[str, Any]],
     pods: Sequence[Mapping[str, Any]],
-    server: Mapping[str, Any],
+    server: ServerSpec,
     releasing: Callable[[Mapping[str, Any]], bool] = lambda pod: False,
 ) -> Room:
     """How many more pods of this server spec the cluster's free GPUs hold right now.
@@ -47,14 +48,13 @@ def room(
     until it is gone. Nothing is evicted to make room. `releasing` picks the pods (the stable
     revision's) whose GPUs a swap could free, for `Room.pods_if_released`.
     """
-    gpu = server.get("gpu") or {}
-    per_pod = int(gpu.get("count", 0))
+    per_pod = server.gpu.count
     if per_pod <= 0:
         return Room(pods=_UNLIMITED, pods_if_released=_UNLIMITED, detail="no GPUs requested")
-    resource_name = str(gpu.get("resourceName", "nvidia.com/gpu"))
-    products = list(gpu.get("products") or [])
-    selector = dict(server.get("nodeSelector") or {})
-    tolerations = [*list(server.get("tolerations") or []), {"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+    resource_name = server.gpu.resource_name
+    products = list(server.gpu.products or ())
+    selector = server.node_selector
+    tolerations = [*server.tolerations, {"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
     requested: dict[str, int] = {}
     released: dict[str, int] = {}
     for pod in pods:

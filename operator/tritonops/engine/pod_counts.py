@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-CapacityMode = Literal["Surge", "Swap", "Auto"]
+from tritonops.spec import CapacityMode
+
 # What Auto resolves to for one rollout: it surges while there is room and swaps once there is not.
 ResolvedMode = Literal["Surge", "Swap"]
 

@@ -10,7 +10,7 @@ from typing import Any
 from tritonops.desired import labels
 from tritonops.desired.autoscaler import autoscaler_name, build_autoscaler
 from tritonops.desired.deployment import build_deployment
-from tritonops.desired.revision import Revision, revision_of
+from tritonops.desired.revision import Revision
 from tritonops.desired.service import build_service, endpoints
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, build_service_monitor, wants_service_monitor
 from tritonops.engine import conditions, pod_counts, rollout
@@ -33,9 +33,9 @@ def _gpu_shortfall(resource: ModelDeployment, observations: Observations, revisi
     stuck = [pod for pod in observations.unschedulable if pod.revision == revision]
     if not stuck:
         return None
-    gpu = resource.section("server").get("gpu") or {}
-    need = f"{gpu.get('count', 0)} {gpu.get('resourceName', 'nvidia.com/gpu')}"
-    products = gpu.get("products") or []
+    gpu = resource.spec.server.gpu
+    need = f"{gpu.count} {gpu.resource_name}"
+    products = gpu.products or ()
     if products:
         need += f" of product {' or '.join(products)}"
     return f"{len(stuck)} pod(s) need {need} each and cannot be scheduled: {stuck[0].message}"
@@ -68,7 +68,7 @@ def _observed_totals(observations: Observations) -> tuple[int, int]:
 def _steady(resource: ModelDeployment, observations: Observations, *, revision: Revision, now: datetime.datetime) -> rollout.Outcome:
     """The spec's revision is the stable one (or the first one, deployed directly)."""
     previous = resource.status
-    replicas = int(resource.spec.get("replicas", 1))
+    replicas = resource.spec.replicas
     events: list[Event] = []
     if not previous.get("stableRevision"):
         events.append(Event("Normal", "Deployed", f"deploying model {resource.model_name} version {revision.version} (revision {revision.hash})"))
@@ -82,7 +82,7 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
     if leftover is not None:
         # A cancelled canary goes as a rolled-back one does: its Ready pods stay while the stable needs them.
         kept = pod_counts.backward(
-            total=replicas, max_unavailable=rollout.Settings.of(resource).max_unavailable,
+            total=replicas, max_unavailable=resource.spec.rollout.capacity.max_unavailable,
             stable_ready=(observations.deployments[revision.hash].ready_replicas if revision.hash in observations.deployments else 0),
             canary_ready=leftover.ready_replicas,
         ).canary
@@ -104,7 +104,7 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
 
 
 def outcome_of(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> rollout.Outcome:
-    revision = revision_of(resource)
+    revision = resource.revision
     stable_status = resource.status.get("stableRevision")
     if not stable_status or stable_status.get("hash") == revision.hash:
         return _steady(resource, observations, revision=revision, now=now)
@@ -113,9 +113,9 @@ def outcome_of(resource: ModelDeployment, observations: Observations, *, now: da
 
 def plan(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> Plan:
     """The whole decision for one ModelDeployment; the caller performs it."""
-    revision = revision_of(resource)
+    revision = resource.revision
     previous: Mapping[str, Any] = resource.status
-    replicas = int(resource.spec.get("replicas", 1))
+    replicas = resource.spec.replicas
     outcome = outcome_of(resource, observations, now=now)
     events = list(outcome.events)
     stable = outcome.stable

@@ -21,9 +21,10 @@ from tritonops.engine import conditions, pod_counts
 from tritonops.engine.actions import Event
 from tritonops.engine.analysis import Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations
-from tritonops.engine.pod_counts import CapacityMode, PodCounts, ResolvedMode
+from tritonops.engine.pod_counts import PodCounts, ResolvedMode
 from tritonops.resource import ModelDeployment
 from tritonops.routers import router_for
+from tritonops.spec import CapacityMode, Spec
 
 # Status keys owned by the rollout; a pass that does not set one removes it.
 ROLLOUT_KEYS = (
@@ -34,43 +35,6 @@ ONE_SHOT_ANNOTATIONS = (constants.ANNOTATION_PROMOTE, constants.ANNOTATION_ABORT
 CAPACITY_RECHECK_SECONDS = 10.0
 # Never requeue sooner than this: timestamps in status have whole-second precision.
 MINIMUM_REQUEUE_SECONDS = 0.5
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    strategy: str
-    steps: tuple[int, ...]
-    step_seconds: int
-    progress_deadline_seconds: int
-    paused: bool
-    interval_seconds: int
-    failure_limit: int
-    replicas: int
-    capacity_mode: CapacityMode
-    max_unavailable: int
-    on_deadline: str
-    gpus_per_pod: int
-
-    @classmethod
-    def of(cls, resource: ModelDeployment) -> Settings:
-        rollout = resource.section("rollout")
-        analysis = rollout.get("analysis") or {}
-        capacity = rollout.get("capacity") or {}
-        mode = str(capacity.get("mode", "Auto"))
-        return cls(
-            strategy=str(rollout.get("strategy", "Canary")),
-            steps=tuple(int(step) for step in rollout.get("steps") or (10, 25, 50)),
-            step_seconds=int(rollout.get("stepSeconds", 60)),
-            progress_deadline_seconds=int(rollout.get("progressDeadlineSeconds", 600)),
-            paused=bool(rollout.get("paused", False)),
-            interval_seconds=int(analysis.get("intervalSeconds", 15)),
-            failure_limit=int(analysis.get("failureLimit", 2)),
-            replicas=int(resource.spec.get("replicas", 1)),
-            capacity_mode="Surge" if mode == "Surge" else "Swap" if mode == "Swap" else "Auto",
-            max_unavailable=int(capacity.get("maxUnavailable", 1)),
-            on_deadline=str(capacity.get("onDeadline", "Rollback")),
-            gpus_per_pod=int((resource.section("server").get("gpu") or {}).get("count", 0)),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,14 +159,14 @@ def analysis_due(resource: ModelDeployment, observations: Observations, *, now: 
     state = _State.from_status(status)
     if observed is None or not observed.ready() or observed.ready_replicas <= 0 or state.step_started_at is None:
         return False
-    return now >= _next_analysis_at(state, Settings.of(resource))
+    return now >= _next_analysis_at(state, resource.spec)
 
 
-def _next_analysis_at(state: _State, settings: Settings) -> datetime.datetime:
+def _next_analysis_at(state: _State, spec: Spec) -> datetime.datetime:
     assert state.step_started_at is not None
     last = parse_time((state.last_analysis or {}).get("at"))
     start = max(state.step_started_at, last) if last is not None else state.step_started_at
-    return start + datetime.timedelta(seconds=settings.interval_seconds)
+    return start + datetime.timedelta(seconds=spec.rollout.analysis.interval_seconds)
 
 
 def _weights(resource: ModelDeployment, *, planned: int, stable_ready: int, canary_ready: int) -> tuple[int, int]:
@@ -218,29 +182,29 @@ def _weights(resource: ModelDeployment, *, planned: int, stable_ready: int, cana
 
 
 def _draining(
-    resource: ModelDeployment, observations: Observations, settings: Settings, *, desired: Revision, stable: Revision
+    resource: ModelDeployment, observations: Observations, spec: Spec, *, desired: Revision, stable: Revision
 ) -> tuple[dict[str, int], Revision | None, int, str]:
     """Pods while a rolled-back canary goes, the canary kept in the routes, its weight, and what is left."""
     observed, old = observations.deployments.get(desired.hash), observations.deployments.get(stable.hash)
     stable_ready = _ready_pods(old)
     counts = pod_counts.backward(
-        total=settings.replicas, max_unavailable=settings.max_unavailable, stable_ready=stable_ready, canary_ready=_ready_pods(observed),
+        total=spec.replicas, max_unavailable=spec.rollout.capacity.max_unavailable, stable_ready=stable_ready, canary_ready=_ready_pods(observed),
     )
     if observed is None or counts.canary <= 0:
         return {stable.hash: counts.stable}, None, 0, ""
     weight = pod_counts.serving_share(stable_ready=stable_ready, canary_ready=counts.canary)
     remaining = (
         f"; {counts.canary} Ready canary pod(s) keep serving until {_describe(stable)} has"
-        f" {settings.replicas - settings.max_unavailable} Ready pods (it has {stable_ready})"
+        f" {spec.replicas - spec.rollout.capacity.max_unavailable} Ready pods (it has {stable_ready})"
     )
     return {stable.hash: counts.stable, desired.hash: counts.canary}, desired, weight, remaining
 
 
 def held_after_rollback(resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision) -> Outcome:
     """The spec still asks for a revision that was rolled back: keep serving stable, say why."""
-    settings = Settings.of(resource)
+    spec = resource.spec
     failed = resource.status.get("failedRevision") or {}
-    pods, canary, weight, remaining = _draining(resource, observations, settings, desired=desired, stable=stable)
+    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable)
     message = (
         f"{_describe(desired)} was rolled back ({failed.get('reason', 'unknown')}): {failed.get('message', '')}; "
         f"{_describe(stable)} serves {'all' if canary is None else f'{100 - weight}% of the'} traffic{remaining}. "
@@ -259,7 +223,7 @@ def _rollback(
     resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision, state: _State, reason: str,
     message: str, now: datetime.datetime, events: list[Event],
 ) -> Outcome:
-    settings = Settings.of(resource)
+    spec = resource.spec
     at = conditions.timestamp(now)
     failed: dict[str, Any] = {**desired.as_status(), "reason": reason, "message": message, "at": at}
     if state.last_analysis:
@@ -267,7 +231,7 @@ def _rollback(
     status: dict[str, Any] = {"failedRevision": failed}
     if state.last_analysis:
         status["lastAnalysis"] = dict(state.last_analysis)
-    pods, canary, weight, remaining = _draining(resource, observations, settings, desired=desired, stable=stable)
+    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable)
     events.append(Event("Warning", "RolledBack", f"{_describe(desired)} rolled back to {_describe(stable)}: {reason}: {message}"))
     return Outcome(
         phase="RolledBack", reason=reason, message=f"{_describe(desired)} rolled back: {message}{remaining}", stable=stable,
@@ -293,24 +257,24 @@ class _Forward:
 
 
 def _forward(
-    settings: Settings, state: _State, observations: Observations, *, desired: Revision, stable: Revision, weight: int
+    spec: Spec, state: _State, observations: Observations, *, desired: Revision, stable: Revision, weight: int
 ) -> _Forward:
     observed, old = observations.deployments.get(desired.hash), observations.deployments.get(stable.hash)
     stable_ready, canary_ready = _ready_pods(old), _ready_pods(observed)
     canary_replicas = observed.replicas if observed is not None else 0
     stuck = [pod for pod in observations.unschedulable if pod.revision == desired.hash]
-    canary_target = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=True).canary
+    canary_target = pod_counts.step_targets(total=spec.replicas, weight=weight, surge=True).canary
     to_place = max(0, canary_target - canary_replicas) + len(stuck)
     room = observations.room
     # Giving back stable pods only helps if their GPUs would make room for the canary's pod shape.
     swap_helps = room is None or room.pods_if_released > room.pods
-    configured: CapacityMode = settings.capacity_mode if swap_helps or state.capacity_mode == "Swap" else "Surge"
+    configured: CapacityMode = spec.rollout.capacity.mode if swap_helps or state.capacity_mode == "Swap" else "Surge"
     mode = pod_counts.resolve_mode(
         configured=configured, recorded=state.capacity_mode, room=room.pods if room else None, pods_to_place=to_place,
     )
-    targets = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=mode == "Surge")
+    targets = pod_counts.step_targets(total=spec.replicas, weight=weight, surge=mode == "Surge")
     counts = pod_counts.forward(
-        total=settings.replicas, max_unavailable=settings.max_unavailable, mode=mode, targets=targets,
+        total=spec.replicas, max_unavailable=spec.rollout.capacity.max_unavailable, mode=mode, targets=targets,
         stable_ready=stable_ready, canary_ready=canary_ready,
     )
     waiting: str | None = None
@@ -351,29 +315,29 @@ def _progressed(state: _State, moved: _Forward, *, now: datetime.datetime, pause
     return state
 
 
-def _deadline_passed(state: _State, settings: Settings, *, now: datetime.datetime) -> bool:
+def _deadline_passed(state: _State, spec: Spec, *, now: datetime.datetime) -> bool:
     assert state.progress_at is not None
-    return (now - state.progress_at).total_seconds() > settings.progress_deadline_seconds
+    return (now - state.progress_at).total_seconds() > spec.rollout.progress_deadline_seconds
 
 
-def _deadline_at(state: _State, settings: Settings) -> str:
+def _deadline_at(state: _State, spec: Spec) -> str:
     assert state.progress_at is not None
-    return conditions.timestamp(state.progress_at + datetime.timedelta(seconds=settings.progress_deadline_seconds))
+    return conditions.timestamp(state.progress_at + datetime.timedelta(seconds=spec.rollout.progress_deadline_seconds))
 
 
 def _waiting_outcome(
-    resource: ModelDeployment, observations: Observations, settings: Settings, *, desired: Revision, stable: Revision, state: _State,
+    resource: ModelDeployment, observations: Observations, spec: Spec, *, desired: Revision, stable: Revision, state: _State,
     moved: _Forward, planned: int, now: datetime.datetime, events: list[Event],
 ) -> Outcome:
     """Phase WaitingForCapacity, in any stage: the shortfall, and what happens at the deadline."""
     assert moved.waiting is not None
-    if _deadline_passed(state, settings, now=now) and settings.on_deadline != "Hold":
+    if _deadline_passed(state, spec, now=now) and spec.rollout.capacity.on_deadline != "Hold":
         return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
-                         message=f"no GPUs for {settings.progress_deadline_seconds}s: {moved.waiting}", now=now, events=events)
-    then = "holds (onDeadline: Hold)" if settings.on_deadline == "Hold" else "rolls back"
-    message = f"{moved.waiting}; the rollout {then} if nothing moves by {_deadline_at(state, settings)}"
+                         message=f"no GPUs for {spec.rollout.progress_deadline_seconds}s: {moved.waiting}", now=now, events=events)
+    then = "holds (onDeadline: Hold)" if spec.rollout.capacity.on_deadline == "Hold" else "rolls back"
+    message = f"{moved.waiting}; the rollout {then} if nothing moves by {_deadline_at(state, spec)}"
     route_weight, reported = _weights(resource, planned=planned, stable_ready=moved.stable_ready, canary_ready=moved.canary_ready)
-    until_deadline = (state.progress_at + datetime.timedelta(seconds=settings.progress_deadline_seconds + 1) - now).total_seconds() \
+    until_deadline = (state.progress_at + datetime.timedelta(seconds=spec.rollout.progress_deadline_seconds + 1) - now).total_seconds() \
         if state.progress_at is not None else CAPACITY_RECHECK_SECONDS
     return Outcome(
         phase="WaitingForCapacity", reason="InsufficientGPU", message=message, stable=stable,
@@ -390,32 +354,32 @@ def _promote(
     now: datetime.datetime, events: list[Event],
 ) -> Outcome:
     """Full traffic to the new revision as its pods become Ready; the old one goes once they all are."""
-    settings = Settings.of(resource)
+    spec = resource.spec
     if not state.promoting:
         events.append(Event("Normal", "Promoting", f"{_describe(desired)} takes all traffic: {why}"))
         state = dataclasses.replace(state, promoting=True, promotion_reason=why, progress_at=_whole_seconds(now),
                                     progress_ready_pods=_ready_pods(observations.deployments.get(desired.hash)), paused_at=None)
-    moved = _forward(settings, state, observations, desired=desired, stable=stable, weight=100)
-    state = dataclasses.replace(_progressed(state, moved, now=now, paused=False), capacity_mode=moved.mode if settings.gpus_per_pod else None)
+    moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=100)
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=False), capacity_mode=moved.mode if spec.server.gpu.count else None)
     if moved.complete:
         events.append(Event("Normal", "Promoted", f"{_describe(desired)} is stable, replacing {_describe(stable)}: {state.promotion_reason}"))
         return Outcome(
             phase="Ready", reason="Promoted", message=f"{_describe(desired)} promoted: {state.promotion_reason}", stable=desired,
-            pods={desired.hash: settings.replicas},
+            pods={desired.hash: spec.replicas},
             rollout_status={"lastAnalysis": dict(state.last_analysis)} if state.last_analysis else {},
             events=events, promoted=True,
             history=[_history_entry(desired, outcome="Promoted", at=conditions.timestamp(now), reason=state.promotion_reason)],
         )
     if moved.waiting is not None:
-        return _waiting_outcome(resource, observations, settings, desired=desired, stable=stable, state=state, moved=moved,
+        return _waiting_outcome(resource, observations, spec, desired=desired, stable=stable, state=state, moved=moved,
                                 planned=100, now=now, events=events)
-    if _deadline_passed(state, settings, now=now):
+    if _deadline_passed(state, spec, now=now):
         return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
-                         message=f"{moved.canary_ready}/{moved.target} pods Ready while promoting, no progress for {settings.progress_deadline_seconds}s",
+                         message=f"{moved.canary_ready}/{moved.target} pods Ready while promoting, no progress for {spec.rollout.progress_deadline_seconds}s",
                          now=now, events=events)
     route_weight, reported = _weights(resource, planned=100, stable_ready=moved.stable_ready, canary_ready=moved.canary_ready)
     assert state.progress_at is not None
-    until_deadline = (state.progress_at - now).total_seconds() + settings.progress_deadline_seconds + 1
+    until_deadline = (state.progress_at - now).total_seconds() + spec.rollout.progress_deadline_seconds + 1
     return Outcome(
         phase="Promoting", reason="Promoting",
         message=f"{_describe(desired)}: {moved.canary_ready}/{moved.target} pods Ready before {_describe(stable)} is removed",
@@ -437,7 +401,7 @@ def advance(resource: ModelDeployment, observations: Observations, *, desired: R
 
 
 def _advance(resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision, now: datetime.datetime) -> Outcome:
-    settings = Settings.of(resource)
+    spec = resource.spec
     status = resource.status
     annotations = resource.annotations
     events: list[Event] = []
@@ -455,7 +419,7 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
         previous = status.get("canaryRevision")
         if previous:
             events.append(Event("Normal", "RolloutSuperseded", f"revision {previous.get('hash')} is replaced by {desired.hash} before it finished"))
-        events.append(Event("Normal", "RolloutStarted", f"rolling out {_describe(desired)} over {_describe(stable)} with strategy {settings.strategy}"))
+        events.append(Event("Normal", "RolloutStarted", f"rolling out {_describe(desired)} over {_describe(stable)} with strategy {spec.rollout.strategy}"))
         state = _State()
 
     if constants.ANNOTATION_ABORT in annotations:
@@ -470,29 +434,29 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
 
     if state.promoting:
         return _promote(resource, observations, desired=desired, stable=stable, state=state, why=state.promotion_reason, now=now, events=events)
-    if settings.replicas <= 0:
+    if spec.replicas <= 0:
         return _promote(resource, observations, desired=desired, stable=stable, state=state, now=now, events=events,
                         why="replicas is 0: there are no pods to analyse")
-    if settings.strategy == "Immediate":
+    if spec.rollout.strategy == "Immediate":
         return _promote(resource, observations, desired=desired, stable=stable, state=state, why="strategy Immediate", now=now, events=events)
     if constants.ANNOTATION_PROMOTE in annotations:
         return _promote(resource, observations, desired=desired, stable=stable, state=state, why="promoted by the user", now=now, events=events)
-    return _canary_step(resource, observations, settings, desired=desired, stable=stable, state=state, now=now, events=events)
+    return _canary_step(resource, observations, spec, desired=desired, stable=stable, state=state, now=now, events=events)
 
 
 def _canary_step(
-    resource: ModelDeployment, observations: Observations, settings: Settings, *, desired: Revision, stable: Revision, state: _State,
+    resource: ModelDeployment, observations: Observations, spec: Spec, *, desired: Revision, stable: Revision, state: _State,
     now: datetime.datetime, events: list[Event],
 ) -> Outcome:
-    step = min(state.step, len(settings.steps) - 1)
-    weight = settings.steps[step]
-    moved = _forward(settings, state, observations, desired=desired, stable=stable, weight=weight)
-    state = dataclasses.replace(_progressed(state, moved, now=now, paused=settings.paused),
-                                capacity_mode=moved.mode if settings.gpus_per_pod else None)
-    if moved.waiting is not None and not settings.paused:
+    step = min(state.step, len(spec.rollout.steps) - 1)
+    weight = spec.rollout.steps[step]
+    moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=weight)
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=spec.rollout.paused),
+                                capacity_mode=moved.mode if spec.server.gpu.count else None)
+    if moved.waiting is not None and not spec.rollout.paused:
         # The step's clock starts only once its pods serve.
         waiting = dataclasses.replace(state, step_started_at=None) if desired.hash not in observations.deployments else state
-        return _waiting_outcome(resource, observations, settings, desired=desired, stable=stable, state=waiting, moved=moved,
+        return _waiting_outcome(resource, observations, spec, desired=desired, stable=stable, state=waiting, moved=moved,
                                 planned=weight, now=now, events=events)
     if state.step_started_at is None:
         state = dataclasses.replace(state, step_started_at=_whole_seconds(now))
@@ -500,9 +464,9 @@ def _canary_step(
     assert step_started_at is not None
     elapsed = (now - step_started_at).total_seconds()
 
-    if not moved.complete and not settings.paused and _deadline_passed(state, settings, now=now):
+    if not moved.complete and not spec.rollout.paused and _deadline_passed(state, spec, now=now):
         return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
-                         message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {settings.progress_deadline_seconds}s",
+                         message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {spec.rollout.progress_deadline_seconds}s",
                          now=now, events=events)
 
     verdict = observations.analysis if _in_rollout_of(resource.status, desired) else None
@@ -511,73 +475,73 @@ def _canary_step(
         if verdict.result == "Failed":
             state = dataclasses.replace(state, failed_analyses=state.failed_analyses + 1)
             events.append(Event("Warning", "AnalysisFailed",
-                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{settings.failure_limit} failed analyses)"))
-            if state.failed_analyses >= settings.failure_limit:
+                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{spec.rollout.analysis.failure_limit} failed analyses)"))
+            if state.failed_analyses >= spec.rollout.analysis.failure_limit:
                 return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="AnalysisFailed",
                                  message=f"{state.failed_analyses} failed analyses; last: {verdict.reason}", now=now, events=events)
 
     last = state.last_analysis or {}
     last_at = parse_time(last.get("at"))
     passed_in_step = last.get("result") == "Passed" and last_at is not None and last_at >= step_started_at
-    if moved.complete and not settings.paused and passed_in_step and elapsed >= settings.step_seconds:
-        if step + 1 >= len(settings.steps):
+    if moved.complete and not spec.rollout.paused and passed_in_step and elapsed >= spec.rollout.step_seconds:
+        if step + 1 >= len(spec.rollout.steps):
             return _promote(resource, observations, desired=desired, stable=stable, state=state, now=now, events=events,
-                            why=f"all {len(settings.steps)} steps passed analysis")
-        weight = settings.steps[step + 1]
-        events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(settings.steps)} at {weight}%"))
+                            why=f"all {len(spec.rollout.steps)} steps passed analysis")
+        weight = spec.rollout.steps[step + 1]
+        events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(spec.rollout.steps)} at {weight}%"))
         step, elapsed = step + 1, 0.0
         state = dataclasses.replace(state, step=step, step_started_at=_whole_seconds(now), progress_at=_whole_seconds(now))
-        moved = _forward(settings, state, observations, desired=desired, stable=stable, weight=weight)
+        moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=weight)
 
-    position = f"step {step + 1}/{len(settings.steps)} at {weight}%"
-    if settings.paused:
+    position = f"step {step + 1}/{len(spec.rollout.steps)} at {weight}%"
+    if spec.rollout.paused:
         reason, message = "Paused", f"paused at {position}; automatic rollback stays armed"
     elif not moved.complete:
         reason, message = "CanaryStarting", f"{position}: {moved.canary_ready}/{moved.target} canary pods Ready"
     elif last.get("result") == "Inconclusive" and last_at is not None and last_at >= step_started_at:
         reason, message = "AnalysisInconclusive", f"{position}: {last.get('reason')}"
     else:
-        reason, message = "StepInProgress", f"{position}: analysing every {settings.interval_seconds}s"
+        reason, message = "StepInProgress", f"{position}: analysing every {spec.rollout.analysis.interval_seconds}s"
     route_weight, reported = _weights(resource, planned=weight, stable_ready=moved.stable_ready,
                                       canary_ready=moved.canary_ready if moved.counts.canary else 0)
     return Outcome(
         phase="Canary", reason=reason, message=message, stable=stable,
         pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary}, canary=desired,
         route_weight=route_weight, effective_weight=reported, rollout_status=state.as_status(desired), events=events, progressing=True,
-        requeue_after=_next_action_in(state, settings, now=now, complete=moved.complete, elapsed=elapsed),
+        requeue_after=_next_action_in(state, spec, now=now, complete=moved.complete, elapsed=elapsed),
     )
 
 
-def _next_action_in(state: _State, settings: Settings, *, now: datetime.datetime, complete: bool, elapsed: float) -> float:
+def _next_action_in(state: _State, spec: Spec, *, now: datetime.datetime, complete: bool, elapsed: float) -> float:
     """Seconds until the next analysis, step end or progress deadline, whichever comes first."""
-    until_analysis = (_next_analysis_at(state, settings) - now).total_seconds()
+    until_analysis = (_next_analysis_at(state, spec) - now).total_seconds()
     if complete and until_analysis <= 0:
         # Due, yet this pass measured nothing: the canary has only just turned Ready and the provider took
         # its first sample now. The first whole window ends one interval from here, not at the step's end.
-        until_analysis = settings.interval_seconds
-    candidates = [until_analysis, settings.step_seconds - elapsed]
-    if not complete and not settings.paused and state.progress_at is not None:
-        candidates.append((state.progress_at - now).total_seconds() + settings.progress_deadline_seconds + 1)
+        until_analysis = spec.rollout.analysis.interval_seconds
+    candidates = [until_analysis, spec.rollout.step_seconds - elapsed]
+    if not complete and not spec.rollout.paused and state.progress_at is not None:
+        candidates.append((state.progress_at - now).total_seconds() + spec.rollout.progress_deadline_seconds + 1)
     future = [seconds for seconds in candidates if seconds > 0]
-    return max(MINIMUM_REQUEUE_SECONDS, min(future) if future else settings.interval_seconds)
+    return max(MINIMUM_REQUEUE_SECONDS, min(future) if future else spec.rollout.analysis.interval_seconds)
 
 
 def pods_to_place(resource: ModelDeployment, observations: Observations, *, desired: Revision) -> int:
     """Canary pods that need GPUs in this pass: the I/O layer looks at the cluster's room only then."""
     status = resource.status
     stable = status.get("stableRevision") or {}
-    settings = Settings.of(resource)
-    if not stable or stable.get("hash") == desired.hash or settings.gpus_per_pod <= 0:
+    spec = resource.spec
+    if not stable or stable.get("hash") == desired.hash or spec.server.gpu.count <= 0:
         return 0
     failed = status.get("failedRevision") or {}
     if failed.get("hash") == desired.hash and constants.ANNOTATION_RETRY not in resource.annotations:
         return 0
     same_rollout = _in_rollout_of(status, desired)
-    promoting = (same_rollout and _State.from_status(status).promoting) or settings.strategy == "Immediate" \
+    promoting = (same_rollout and _State.from_status(status).promoting) or spec.rollout.strategy == "Immediate" \
         or constants.ANNOTATION_PROMOTE in resource.annotations
     step = int(status.get("currentStep", 0)) if same_rollout else 0
-    weight = 100 if promoting else settings.steps[min(step, len(settings.steps) - 1)]
-    target = pod_counts.step_targets(total=settings.replicas, weight=weight, surge=True).canary
+    weight = 100 if promoting else spec.rollout.steps[min(step, len(spec.rollout.steps) - 1)]
+    target = pod_counts.step_targets(total=spec.replicas, weight=weight, surge=True).canary
     observed = observations.deployments.get(desired.hash)
     stuck = sum(1 for pod in observations.unschedulable if pod.revision == desired.hash)
     return max(0, target - (observed.replicas if observed is not None else 0)) + stuck

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from tritonops.engine.analysis import WindowMeasurement
+from tritonops.spec import CustomCheckSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Provider(Protocol):
         """The window ending now; None when there is no window yet (its first sample was just taken)."""
         ...
 
-    def custom(self, checks: Sequence[Mapping[str, Any]], *, window_seconds: int) -> dict[str, float | None]:
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
         """Values of the user's custom queries; providers that cannot run queries give None each."""
         ...
 

@@ -11,10 +11,10 @@ import math
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from tritonops.engine.analysis import WindowMeasurement
 from tritonops.providers import RevisionTarget
+from tritonops.spec import CustomCheckSpec
 
 REVISION_LABEL = "inference_tritonops_dev_revision"
 Query = Callable[[str], float | None]
@@ -83,8 +83,8 @@ class PrometheusProvider:
     def measure(self, target: RevisionTarget, *, window_seconds: int) -> WindowMeasurement | None:
         return measure(self.query, model=target.model, revision=target.revision, window_seconds=window_seconds)
 
-    def custom(self, checks: Sequence[Mapping[str, Any]], *, window_seconds: int) -> dict[str, float | None]:
-        return {str(check["name"]): self.query(str(check["query"])) for check in checks}
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
+        return {check.name: self.query(check.query) for check in checks}
 
     def forget(self, key: tuple[str, str]) -> None:
         return None

@@ -9,12 +9,12 @@ import dataclasses
 import logging
 import re
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 from tritonops import constants
 from tritonops.engine.analysis import WindowMeasurement
 from tritonops.providers import RevisionTarget
+from tritonops.spec import CustomCheckSpec
 
 logger = logging.getLogger(__name__)
 SCRAPE_TIMEOUT_SECONDS = 2.0
@@ -149,8 +149,8 @@ class TritonProvider:
         # A pod with no earlier sample started within the window: all it counted is new.
         return combine(window(previous.get(pod, TritonCounters()), counters) for pod, counters in current.items())
 
-    def custom(self, checks: Sequence[Mapping[str, Any]], *, window_seconds: int) -> dict[str, float | None]:
-        return {str(check["name"]): None for check in checks}
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
+        return {check.name: None for check in checks}
 
     def has_sample(self, key: tuple[str, str], revision: str) -> bool:
         return (key, revision) in self._samples

@@ -25,5 +25,4 @@ class Router(Protocol):
 def router_for(resource: ModelDeployment) -> Router:
     from tritonops.routers import gateway_api, replicas
 
-    name = str(resource.section("traffic").get("router", "replicas"))
-    return gateway_api.ROUTER if name == "gatewayAPI" else replicas.ROUTER
+    return gateway_api.ROUTER if resource.spec.traffic.router == "gatewayAPI" else replicas.ROUTER

@@ -6,12 +6,12 @@ between Services, not between the pods behind one.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from tritonops import constants
 from tritonops.desired import labels
 from tritonops.resource import ModelDeployment
+from tritonops.spec import thaw
 
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
 
@@ -45,13 +45,10 @@ def _backends(resource: ModelDeployment, *, stable: str, canary: str | None, wei
 
 
 def _route(resource: ModelDeployment, *, kind: str, name: str, backends: list[dict[str, Any]]) -> dict[str, Any]:
-    settings = resource.section("traffic").get("gatewayAPI") or {}
-    spec: dict[str, Any] = {
-        "parentRefs": copy.deepcopy(list(settings.get("parentRefs") or [])),
-        "rules": [{"backendRefs": backends}],
-    }
-    if settings.get("hostnames"):
-        spec["hostnames"] = list(settings["hostnames"])
+    settings = resource.spec.traffic.gateway_api
+    spec: dict[str, Any] = {"parentRefs": thaw(settings.parent_refs), "rules": [{"backendRefs": backends}]}
+    if settings.hostnames:
+        spec["hostnames"] = list(settings.hostnames)
     return {"apiVersion": GATEWAY_API_VERSION, "kind": kind, "metadata": labels.child_metadata(resource, name=name), "spec": spec}
 
 

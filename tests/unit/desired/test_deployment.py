@@ -6,12 +6,11 @@ import pytest
 
 from tests.harness.specs import model_deployment
 from tritonops.desired.deployment import build_deployment, model_storage
-from tritonops.desired.revision import revision_of
 
 
 def _deployment(spec: dict[str, Any] | None = None, *, replicas: int = 2) -> dict[str, Any]:
     resource = model_deployment(spec)
-    return build_deployment(resource, revision_of(resource), replicas=replicas)
+    return build_deployment(resource, resource.revision, replicas=replicas)
 
 
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -20,7 +19,7 @@ def _container(deployment: dict[str, Any]) -> dict[str, Any]:
 
 def test_metadata_labels_selector_and_owner() -> None:
     deployment = _deployment()
-    revision = revision_of(model_deployment()).hash
+    revision = model_deployment().revision.hash
     assert deployment["metadata"]["name"] == f"resnet-{revision}"
     assert deployment["metadata"]["namespace"] == "vision"
     labels = deployment["metadata"]["labels"]
@@ -164,5 +163,5 @@ def test_replicas_do_not_touch_the_pod_template() -> None:
 
 def test_a_dead_triton_leaves_its_last_log_lines_as_the_termination_message() -> None:
     resource = model_deployment()
-    container = build_deployment(resource, revision_of(resource), replicas=1)["spec"]["template"]["spec"]["containers"][0]
+    container = build_deployment(resource, resource.revision, replicas=1)["spec"]["template"]["spec"]["containers"][0]
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"

@@ -9,7 +9,6 @@ import pytest
 
 from tests.harness.specs import model_deployment
 from tritonops.desired.deployment import build_deployment
-from tritonops.desired.revision import revision_of
 from tritonops.devcluster import node_agent
 from tritonops.devcluster.node_agent import ContainerRecord, PodRecord, UnsupportedPod
 
@@ -19,7 +18,7 @@ def triton_pod_spec(repository: str, *, version: str = "2", args: list[str] | No
     resource = model_deployment(
         {"model": {"repository": repository, "version": version, "name": "doubler"}, "server": {"args": args or []}}, name="md"
     )
-    return build_deployment(resource, revision_of(resource), replicas=1)["spec"]["template"]["spec"]
+    return build_deployment(resource, resource.revision, replicas=1)["spec"]["template"]["spec"]
 
 
 def test_the_program_name_is_dropped_from_the_operators_arguments() -> None:

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from tests.harness.specs import model_deployment
 from tritonops.engine.analysis import WindowMeasurement, judge
+from tritonops.spec import AnalysisSpec
 
-ANALYSIS = {"minRequests": 20, "successRate": {"min": 0.99}, "latencyMs": {"max": 250}, "queueMs": {"max": 100}, "maxErrorRateIncrease": 0.01}
+
+def typed(analysis: dict[str, Any]) -> AnalysisSpec:
+    """spec.rollout.analysis as the operator reads it, the CRD's defaults filled in."""
+    return model_deployment({"rollout": {"analysis": analysis}}).spec.rollout.analysis
+
+
+ANALYSIS = typed({"minRequests": 20, "successRate": {"min": 0.99}, "latencyMs": {"max": 250}, "queueMs": {"max": 100}, "maxErrorRateIncrease": 0.01})
 HEALTHY = WindowMeasurement(requests=100, successes=100, mean_latency_ms=20, mean_queue_ms=1)
 
 
@@ -39,7 +49,7 @@ def test_each_breach_fails_its_check(canary: WindowMeasurement, failing: set[str
 
 
 def test_error_rate_increase_compares_with_stable_in_the_same_window() -> None:
-    analysis = {"minRequests": 20, "maxErrorRateIncrease": 0.05}
+    analysis = typed({"minRequests": 20, "maxErrorRateIncrease": 0.05})
     noisy_stable = WindowMeasurement(requests=100, successes=90)
     assert judge(analysis=analysis, canary=WindowMeasurement(requests=100, successes=88), stable=noisy_stable).result == "Passed"
     assert judge(analysis=analysis, canary=WindowMeasurement(requests=100, successes=80), stable=noisy_stable).result == "Failed"
@@ -47,7 +57,7 @@ def test_error_rate_increase_compares_with_stable_in_the_same_window() -> None:
 
 
 def test_custom_checks_use_their_bounds() -> None:
-    analysis = {"minRequests": 1, "custom": [{"name": "p99", "query": "q", "max": 300}, {"name": "hit", "query": "q", "min": 0.5, "max": 1}]}
+    analysis = typed({"minRequests": 1, "custom": [{"name": "p99", "query": "q", "max": 300}, {"name": "hit", "query": "q", "min": 0.5, "max": 1}]})
     canary = WindowMeasurement(requests=10, successes=10)
     assert judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 120, "hit": 0.7}).result == "Passed"
     failed = judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 350, "hit": 0.7})

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.harness.specs import model_deployment
 from tritonops.engine.capacity import room
+from tritonops.spec import ServerSpec
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 
@@ -19,7 +21,13 @@ def pod(node_name: str, *, gpus: int, phase: str = "Running") -> dict[str, Any]:
     return {"spec": {"nodeName": node_name, "containers": [{"resources": {"requests": {"nvidia.com/gpu": str(gpus)}}}]}, "status": {"phase": phase}}
 
 
-SERVER = {"gpu": {"count": 2, "resourceName": "nvidia.com/gpu", "products": [H100]}}
+def server(spec: dict[str, Any]) -> ServerSpec:
+    """spec.server as the operator reads it, the CRD's defaults filled in."""
+    return model_deployment({"server": spec}).spec.server
+
+
+SERVER_SPEC: dict[str, Any] = {"gpu": {"count": 2, "resourceName": "nvidia.com/gpu", "products": [H100]}}
+SERVER = server(SERVER_SPEC)
 
 
 def test_free_gpus_of_the_product_count_in_whole_pods() -> None:
@@ -47,7 +55,7 @@ def test_untolerated_taints_and_cordoned_nodes_are_skipped() -> None:
     tainted = node("a", gpus=8, taints=[{"key": "dedicated", "value": "x", "effect": "NoSchedule"}])
     cordoned = node("b", gpus=8, unschedulable=True)
     assert room(nodes=[tainted, cordoned], pods=[], server=SERVER).pods == 0
-    tolerating = {**SERVER, "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "x", "effect": "NoSchedule"}]}
+    tolerating = server({**SERVER_SPEC, "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "x", "effect": "NoSchedule"}]})
     assert room(nodes=[tainted], pods=[], server=tolerating).pods == 4
     # The GPU taint itself is always tolerated: the operator adds that toleration to every GPU pod.
     gpu_tainted = node("c", gpus=8, taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}])
@@ -55,7 +63,7 @@ def test_untolerated_taints_and_cordoned_nodes_are_skipped() -> None:
 
 
 def test_cpu_only_models_are_never_held_back_by_gpus() -> None:
-    assert room(nodes=[], pods=[], server={"gpu": {"count": 0}}).pods >= 1000
+    assert room(nodes=[], pods=[], server=server({"gpu": {"count": 0}})).pods >= 1000
 
 
 def test_room_if_released_counts_the_gpus_of_the_pods_a_swap_could_give_back() -> None:

@@ -4,7 +4,6 @@ import datetime
 from typing import Any
 
 from tests.harness.specs import model_deployment
-from tritonops.desired.revision import revision_of
 from tritonops.engine.actions import ChildReference, Scale
 from tritonops.engine.observations import DeploymentObservation, Observations, UnschedulablePod
 from tritonops.engine.reconcile import plan
@@ -14,7 +13,7 @@ LATER = NOW + datetime.timedelta(minutes=5)
 
 
 def _observe(resource, *, replicas: int, ready: int, name: str | None = None, revision: str | None = None) -> DeploymentObservation:
-    revision = revision or revision_of(resource).hash
+    revision = revision or resource.revision.hash
     return DeploymentObservation(
         name=name or f"{resource.name}-{revision}", revision=revision, replicas=replicas,
         ready_replicas=ready, available_replicas=ready, updated_replicas=replicas,
@@ -37,7 +36,7 @@ def test_first_revision_is_deployed_directly() -> None:
     assert deployment["spec"]["replicas"] == 2
     assert result.status["phase"] == "Progressing"
     assert (result.status["replicas"], result.status["readyReplicas"], result.status["readyText"]) == (2, 0, "0/2")
-    assert result.status["stableRevision"]["hash"] == revision_of(resource).hash
+    assert result.status["stableRevision"]["hash"] == resource.revision.hash
     assert "canaryRevision" not in result.status
     assert _event_reasons(result) == ["Deployed"]
     assert result.status["selector"] == "app.kubernetes.io/name=triton,app.kubernetes.io/instance=resnet"
@@ -48,7 +47,7 @@ def test_ready_when_all_replicas_are_ready() -> None:
     first = model_deployment({"replicas": 2})
     status = dict(plan(first, Observations(), now=NOW).status)
     resource = model_deployment({"replicas": 2}, status=status)
-    result = plan(resource, Observations(deployments={revision_of(resource).hash: _observe(resource, replicas=2, ready=2)}), now=LATER)
+    result = plan(resource, Observations(deployments={resource.revision.hash: _observe(resource, replicas=2, ready=2)}), now=LATER)
     assert result.status["phase"] == "Ready"
     assert (result.status["replicas"], result.status["readyReplicas"], result.status["readyText"]) == (2, 2, "2/2")
     conditions = {c["type"]: c for c in result.status["conditions"]}
@@ -64,7 +63,7 @@ def test_status_does_not_change_between_creating_and_observing_the_deployment() 
     created = plan(resource, Observations(), now=NOW)
     observed = plan(
         model_deployment({"replicas": 2}, status=dict(created.status)),
-        Observations(deployments={revision_of(resource).hash: _observe(resource, replicas=2, ready=0)}),
+        Observations(deployments={resource.revision.hash: _observe(resource, replicas=2, ready=0)}),
         now=LATER,
     )
     assert observed.status == created.status
@@ -72,7 +71,7 @@ def test_status_does_not_change_between_creating_and_observing_the_deployment() 
 
 def test_steady_state_is_a_fixed_point() -> None:
     resource = model_deployment({"replicas": 2})
-    observations = Observations(deployments={revision_of(resource).hash: _observe(resource, replicas=2, ready=2)})
+    observations = Observations(deployments={resource.revision.hash: _observe(resource, replicas=2, ready=2)})
     settled = plan(model_deployment({"replicas": 2}, status=dict(plan(resource, observations, now=NOW).status)), observations, now=NOW)
     again = plan(model_deployment({"replicas": 2}, status=dict(settled.status)), observations, now=LATER)
     assert again.status == settled.status
@@ -84,9 +83,9 @@ def test_replica_change_is_applied_in_place() -> None:
     resource = model_deployment({"replicas": 2})
     status = dict(plan(resource, Observations(), now=NOW).status)
     scaled = model_deployment({"replicas": 3}, status=status)
-    result = plan(scaled, Observations(deployments={revision_of(resource).hash: _observe(resource, replicas=2, ready=2)}), now=LATER)
+    result = plan(scaled, Observations(deployments={resource.revision.hash: _observe(resource, replicas=2, ready=2)}), now=LATER)
     deployment = next(m for m in result.apply if m["kind"] == "Deployment")
-    assert deployment["metadata"]["name"].endswith(revision_of(resource).hash)
+    assert deployment["metadata"]["name"].endswith(resource.revision.hash)
     assert deployment["spec"]["replicas"] == 3
     assert result.delete == []
     assert result.status["phase"] == "Progressing"
@@ -94,7 +93,7 @@ def test_replica_change_is_applied_in_place() -> None:
 
 def test_unschedulable_gpu_pods_wait_for_capacity_with_the_reason() -> None:
     resource = model_deployment({"server": {"gpu": {"count": 16, "products": ["NVIDIA-H100-80GB-HBM3"]}}})
-    revision = revision_of(resource).hash
+    revision = resource.revision.hash
     message = "0/6 nodes are available: 2 Insufficient nvidia.com/gpu, 4 node(s) didn't match Pod's node affinity/selector."
     observations = Observations(
         deployments={revision: _observe(resource, replicas=1, ready=0)},
@@ -111,8 +110,8 @@ def test_unschedulable_gpu_pods_wait_for_capacity_with_the_reason() -> None:
 
 
 def test_lost_readiness_is_degraded() -> None:
-    resource = model_deployment({"replicas": 2}, status={"phase": "Ready", "stableRevision": {"hash": revision_of(model_deployment({"replicas": 2})).hash}})
-    result = plan(resource, Observations(deployments={revision_of(resource).hash: _observe(resource, replicas=2, ready=1)}), now=NOW)
+    resource = model_deployment({"replicas": 2}, status={"phase": "Ready", "stableRevision": {"hash": model_deployment({"replicas": 2}).revision.hash}})
+    result = plan(resource, Observations(deployments={resource.revision.hash: _observe(resource, replicas=2, ready=1)}), now=NOW)
     assert result.status["phase"] == "Degraded"
     assert "Degraded" in _event_reasons(result)
 
@@ -127,17 +126,17 @@ def test_autoscaler_is_applied_when_enabled_and_removed_when_disabled() -> None:
 
 def test_new_revision_keeps_the_old_one_until_the_new_one_is_ready() -> None:
     old = model_deployment({"replicas": 2, "rollout": {"strategy": "Immediate"}})
-    old_hash = revision_of(old).hash
+    old_hash = old.revision.hash
     status = dict(plan(old, Observations(deployments={old_hash: _observe(old, replicas=2, ready=2)}), now=NOW).status)
     new = model_deployment({"replicas": 2, "rollout": {"strategy": "Immediate"}, "model": {"version": "2"}}, status=status)
-    new_hash = revision_of(new).hash
+    new_hash = new.revision.hash
     observations = Observations(deployments={old_hash: _observe(old, replicas=2, ready=2)})
     started = plan(new, observations, now=LATER)
     assert started.status["phase"] == "Promoting"
     # No pod of the new revision is Ready yet: it gets no traffic, whatever the stage's plan.
     assert started.status["canaryWeight"] == 0
     assert started.status["stableRevision"]["hash"] == old_hash
-    assert started.status["canaryRevision"] == {"hash": new_hash, "version": "2", "image": new.spec["server"]["image"]}
+    assert started.status["canaryRevision"] == {"hash": new_hash, "version": "2", "image": new.spec.server.image}
     assert started.delete == []
     assert [m["metadata"]["name"] for m in started.apply if m["kind"] == "Deployment"] == [f"resnet-{new_hash}"]
     assert "RolloutStarted" in _event_reasons(started)
@@ -159,8 +158,8 @@ def test_new_revision_keeps_the_old_one_until_the_new_one_is_ready() -> None:
 
 def test_the_old_revision_follows_replicas_and_gives_up_pods_only_to_ready_canary_pods() -> None:
     old = model_deployment({"replicas": 2})
-    old_hash = revision_of(old).hash
-    new = model_deployment({"replicas": 4, "model": {"version": "2"}}, status={"phase": "Ready", "stableRevision": revision_of(old).as_status()})
+    old_hash = old.revision.hash
+    new = model_deployment({"replicas": 4, "model": {"version": "2"}}, status={"phase": "Ready", "stableRevision": old.revision.as_status()})
     result = plan(new, Observations(deployments={old_hash: _observe(old, replicas=2, ready=2)}), now=NOW)
     # The HPA asked for 4: the stable grows to 4 and keeps them until the canary's pod is Ready.
     assert result.scale == [Scale(name=f"resnet-{old_hash}", replicas=4)]
@@ -172,9 +171,9 @@ def test_the_old_revision_follows_replicas_and_gives_up_pods_only_to_ready_canar
 
 def test_returning_to_the_stable_revision_removes_the_new_one() -> None:
     stable = model_deployment({"replicas": 1})
-    stable_hash = revision_of(stable).hash
-    abandoned = revision_of(model_deployment({"model": {"version": "9"}})).hash
-    resource = model_deployment({"replicas": 1}, status={"phase": "Progressing", "stableRevision": revision_of(stable).as_status(), "canaryRevision": {"hash": abandoned}})
+    stable_hash = stable.revision.hash
+    abandoned = model_deployment({"model": {"version": "9"}}).revision.hash
+    resource = model_deployment({"replicas": 1}, status={"phase": "Progressing", "stableRevision": stable.revision.as_status(), "canaryRevision": {"hash": abandoned}})
     observations = Observations(
         deployments={stable_hash: _observe(stable, replicas=1, ready=1), abandoned: _observe(stable, replicas=1, ready=0, revision=abandoned, name=f"resnet-{abandoned}")}
     )

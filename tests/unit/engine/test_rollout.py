@@ -7,7 +7,6 @@ from typing import Any
 
 from tests.harness.specs import model_deployment
 from tritonops import constants
-from tritonops.desired.revision import revision_of
 from tritonops.engine.actions import ChildReference, Plan, Scale
 from tritonops.engine.analysis import Check, Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, Room, UnschedulablePod
@@ -31,8 +30,8 @@ def spec(version: str = "2", **overrides: Any) -> dict[str, Any]:
     return {"replicas": 4, "model": {"version": version}, "rollout": rollout, "server": GPU, **overrides}
 
 
-OLD = revision_of(model_deployment(spec(version="1")))
-NEW = revision_of(model_deployment(spec()))
+OLD = model_deployment(spec(version="1")).revision
+NEW = model_deployment(spec()).revision
 
 
 def observe(revision: str, *, replicas: int, ready: int | None = None) -> DeploymentObservation:
@@ -428,7 +427,7 @@ def test_retry_starts_the_failed_revision_again() -> None:
 
 
 def test_a_newer_revision_supersedes_the_canary_in_flight() -> None:
-    third = revision_of(model_deployment(spec(version="3")))
+    third = model_deployment(spec(version="3")).revision
     result = run(at_step_one_ready(), 5, canary=1, stable=3, spec_body=spec(version="3"))
     assert reasons(result) == ["RolloutSuperseded", "RolloutStarted"]
     assert result.status["canaryRevision"]["hash"] == third.hash
