@@ -75,10 +75,10 @@ def reconcile_key(key: Key) -> None:
     """Reconcile one ModelDeployment from the latest state the watches hold."""
     assert runtime.controller is not None, "tritonops run sets the controller before kopf starts"
     for body in _snapshot("tritonops_modeldeployments", key):
-        plan = runtime.controller.reconcile(body, _children(key))
-        if plan is not None and plan.requeue_after is not None:
+        result = runtime.controller.reconcile(body, _children(key))
+        if result.requeue_after is not None:
             # Timers of the rollout (analysis interval, step time, deadlines) act without any event.
-            runtime.queue.add_after(key, plan.requeue_after)
+            runtime.queue.add_after(key, result.requeue_after)
 
 
 def _work() -> None:
