@@ -1,4 +1,9 @@
-"""One reconciliation: observe, ask the pure core for a plan, carry it out through the writer."""
+"""One reconciliation: observe, ask the pure core for a plan, carry it out through the writer.
+
+Every failure of a pass, whatever raised it, is counted, logged, and shown on the object (a condition and
+a Warning event with the real message, see engine/failures.py), then handed back to the work queue to be
+retried with backoff; a spec the operator cannot build from is final for its generation and is not.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
 
 from tritonops import constants, metrics, observe
 from tritonops.analyzer import Analyzer
 from tritonops.desired.revision import Revision
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, wants_service_monitor
-from tritonops.engine import capacity, reconcile, rollout
+from tritonops.engine import capacity, failures, reconcile, rollout
 from tritonops.engine.actions import Event, Plan
 from tritonops.engine.analysis import Verdict
 from tritonops.engine.observations import Observations
+from tritonops.errors import InvalidSpecError, describe
 from tritonops.kube import KubernetesWriter, manifest_hash
 from tritonops.resource import ModelDeployment
 
@@ -50,6 +57,46 @@ class ChildState:
     autoscaler_hash: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    reason: str  # failures.INVALID_SPEC | failures.RECONCILE_FAILED
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconciliation:
+    """What one pass asks of the work queue: nothing, a timer of the rollout, or a retry with backoff."""
+
+    plan: Plan | None = None
+    failure: Failure | None = None
+    # The failure may pass (an unreachable API server, a refused child), or it could not be reported.
+    retry: bool = False
+
+    @property
+    def requeue_after(self) -> float | None:
+        return self.plan.requeue_after if self.plan is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Identity:
+    """Who an object is and its status, read from metadata alone: enough to report any failure, even
+    one of reading the spec itself."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    status: Mapping[str, Any]
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> _Identity:
+        metadata = body["metadata"]
+        return cls(
+            name=str(metadata["name"]), namespace=str(metadata["namespace"]), uid=str(metadata.get("uid", "")),
+            generation=int(metadata.get("generation", 0)), status=body.get("status") or {},
+        )
+
+
 class Controller:
     def __init__(
         self, writer: KubernetesWriter, *, analyzer: Analyzer | None = None, clock: Callable[[], datetime.datetime] = _utcnow
@@ -57,8 +104,9 @@ class Controller:
         self.writer = writer
         self.analyzer = analyzer or Analyzer()
         self.clock = clock
-        # What this process last wrote, so that a watch that has not caught up yet causes no second write.
-        self._written_status: dict[Key, tuple[int, Mapping[str, Any]]] = {}
+        # What this process last wrote (resourceVersion, status, the generation it was written for), so that
+        # a watch that has not caught up yet causes no second write.
+        self._written_status: dict[Key, tuple[int, Mapping[str, Any], int]] = {}
         self._applied: dict[Key, dict[tuple[str, str], str]] = collections.defaultdict(dict)
         # The last summary of each child seen in a watch event; most events change nothing we read.
         self._seen_children: dict[Key, dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
@@ -89,7 +137,9 @@ class Controller:
             # A user's promote, abort or retry changes no generation; it must still be seen.
             and not any(name in annotations for name in rollout.ONE_SHOT_ANNOTATIONS)
             and dict(status) == dict(remembered[1])
-            and status.get("observedGeneration") == body["metadata"].get("generation")
+            # A spec edit changes the generation. Compared with the one written for, not observedGeneration:
+            # a failed pass writes its condition without advancing observedGeneration.
+            and remembered[2] == int(body["metadata"].get("generation", 0))
         )
 
     def child_changed(self, key: Key, *, kind: str, name: str, summary: Mapping[str, Any]) -> bool:
@@ -105,23 +155,62 @@ class Controller:
         self._applied.get(key, {}).pop((kind, name), None)
         self._seen_children.get(key, {}).pop((kind, name), None)
 
-    def reconcile(self, body: Mapping[str, Any], children: ChildState) -> Plan | None:
+    def reconcile(self, body: Mapping[str, Any], children: ChildState) -> Reconciliation:
         key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
         started = time.monotonic()
         # No lock: the work queue never hands one key to two workers at once.
-        resource = ModelDeployment.from_body(self._fresh(body, key))
         try:
+            resource = ModelDeployment.from_body(self._fresh(body, key))
             plan = self._reconcile_once(resource, children)
-        except ApiException as error:
+        except Exception as error:  # every failure: an outage's urllib3 errors and a builder's TypeError too
             metrics.reconcile_total.labels(result="error").inc()
-            logger.error("reconcile of %s/%s failed: %s %s", key[0], key[1], error.status, error.reason)
-            self.writer.emit_event(resource, Event("Warning", "ReconcileFailed", f"API error {error.status}: {error.reason}"), now=self.clock())
-            return None
+            # Read again: a pass that failed after its status write must not report over that write.
+            return self._failed(_Identity.from_body(self._fresh(body, key)), error)
         finally:
             metrics.reconcile_duration_seconds.observe(time.monotonic() - started)
         metrics.reconcile_total.labels(result="success").inc()
         metrics.record_status(namespace=key[0], name=key[1], phase=str(plan.status.get("phase")), weight=int(plan.status.get("canaryWeight", 0)))
-        return plan
+        return Reconciliation(plan=plan)
+
+    def _failed(self, identity: _Identity, error: Exception) -> Reconciliation:
+        now = self.clock()
+        message = describe(error)
+        where = f"{identity.namespace}/{identity.name}"
+        if isinstance(error, InvalidSpecError):
+            logger.warning("%s has a spec that cannot be deployed: %s", where, message)
+            reason = failures.INVALID_SPEC
+            status = failures.invalid_spec(identity.status, generation=identity.generation, message=message, now=now)
+            metrics.record_status(namespace=identity.namespace, name=identity.name, phase="Failed", weight=int(status.get("canaryWeight", 0)))
+        else:
+            # Errors of the API or of reaching it are expected; anything else is a bug, whose traceback is wanted.
+            expected = isinstance(error, (ApiException, HTTPError))
+            logger.error("reconcile of %s failed: %s", where, message, exc_info=None if expected else error)
+            reason = failures.RECONCILE_FAILED
+            status = failures.reconcile_failed(identity.status, generation=identity.generation, message=message, now=now)
+        reported = self._report(identity, status, Event("Warning", reason, message), now=now)
+        # An invalid spec fails the same way until the spec changes, and a change is an event of its own.
+        retry = not isinstance(error, InvalidSpecError) or not reported
+        return Reconciliation(failure=Failure(reason=reason, message=message), retry=retry)
+
+    def _report(self, identity: _Identity, status: Mapping[str, Any], event: Event, *, now: datetime.datetime) -> bool:
+        """Write the failure's status and post its event, once per distinct failure; False if the status
+        could not be written (the API server may be the very thing that failed)."""
+        if dict(status) == dict(identity.status):
+            return True  # shown already: retries and resyncs of the same failure write nothing
+        written = True
+        try:
+            updated = self.writer.patch_status(identity, status)
+            if updated is not None:
+                key = (identity.namespace, identity.name)
+                self._written_status[key] = (_resource_version(updated), status, identity.generation)
+        except Exception as error:
+            logger.warning("could not record the failure of %s/%s in its status: %s", identity.namespace, identity.name, describe(error))
+            written = False
+        try:
+            self.writer.emit_event(identity, event, now=now)
+        except Exception as error:
+            logger.warning("could not record event %s for %s/%s: %s", event.reason, identity.namespace, identity.name, describe(error))
+        return written
 
     def _observe(self, resource: ModelDeployment, children: ChildState, *, now: datetime.datetime) -> Observations:
         services = list(children.services)
@@ -177,6 +266,7 @@ class Controller:
         now = self.clock()
         observations = self._observe(resource, children, now=now)
         plan = reconcile.plan(resource, observations, now=now)
+        plan = dataclasses.replace(plan, status=failures.succeeded(plan.status, generation=resource.generation, now=now))
         deployments = list(children.deployments)
         live_hashes: dict[tuple[str, str], str | None] = {("Deployment", str(d["name"])): d.get("appliedHash") for d in deployments}
         for service in children.services:
@@ -199,7 +289,7 @@ class Controller:
         updated = self.writer.patch_status(resource, plan.status)
         if updated is not None:
             key = (resource.namespace, resource.name)
-            self._written_status[key] = (_resource_version(updated), plan.status)
+            self._written_status[key] = (_resource_version(updated), plan.status, resource.generation)
         if plan.remove_annotations:
             self.writer.remove_annotations(resource, list(plan.remove_annotations))
         for event in plan.events:

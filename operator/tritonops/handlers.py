@@ -74,11 +74,20 @@ def _children(key: Key) -> ChildState:
 def reconcile_key(key: Key) -> None:
     """Reconcile one ModelDeployment from the latest state the watches hold."""
     assert runtime.controller is not None, "tritonops run sets the controller before kopf starts"
-    for body in _snapshot("tritonops_modeldeployments", key):
-        plan = runtime.controller.reconcile(body, _children(key))
-        if plan is not None and plan.requeue_after is not None:
+    bodies = _snapshot("tritonops_modeldeployments", key)
+    if not bodies:
+        runtime.queue.forget(key)  # deleted: nothing left to retry
+    for body in bodies:
+        result = runtime.controller.reconcile(body, _children(key))
+        if result.retry:
+            # The controller has logged and shown the failure; the queue paces the retries.
+            delay = runtime.queue.add_rate_limited(key)
+            logger.info("retrying %s/%s in %g s (failure %d in a row)", key[0], key[1], delay, runtime.queue.failures(key))
+            continue
+        runtime.queue.forget(key)
+        if result.requeue_after is not None:
             # Timers of the rollout (analysis interval, step time, deadlines) act without any event.
-            runtime.queue.add_after(key, plan.requeue_after)
+            runtime.queue.add_after(key, result.requeue_after)
 
 
 def _work() -> None:
@@ -148,6 +157,7 @@ async def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, namespace
     key = (str(namespace), name)
     if event.get("type") == "DELETED":
         runtime.controller.forget(key)
+        runtime.queue.forget(key)
     elif not runtime.controller.is_own_echo(body):
         runtime.queue.add(key)
 

@@ -10,15 +10,17 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
 
 from tritonops import constants, metrics
 from tritonops.desired.revision import stable_hash
 from tritonops.engine import conditions
 from tritonops.engine.actions import ChildReference, Event, Scale
+from tritonops.errors import describe
 from tritonops.resource import ModelDeployment
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,26 @@ _PLURALS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitors",
     (constants.API_VERSION, constants.KIND): constants.PLURAL,
 }
+
+
+class Target(Protocol):
+    """What a status patch and an event need of a ModelDeployment: who it is and its current status.
+
+    A ModelDeployment is one; so is the bare identity of an object whose spec could not even be read,
+    whose failure must still be reported.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def status(self) -> Mapping[str, Any]: ...
 
 
 def object_path(*, api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
@@ -123,7 +145,7 @@ class KubernetesWriter:
                 raise
         metrics.api_writes_total.labels(verb="delete").inc()
 
-    def patch_status(self, resource: ModelDeployment, status: Mapping[str, Any]) -> dict[str, Any] | None:
+    def patch_status(self, resource: Target, status: Mapping[str, Any]) -> dict[str, Any] | None:
         """Write the status only if it differs; keys that disappeared are removed with null."""
         if dict(status) == dict(resource.status):
             return None
@@ -156,7 +178,7 @@ class KubernetesWriter:
         pods = self._request("GET", "/api/v1/pods", query={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}).get("items") or []
         return list(nodes), list(pods)
 
-    def emit_event(self, resource: ModelDeployment, event: Event, *, now: datetime.datetime) -> None:
+    def emit_event(self, resource: Target, event: Event, *, now: datetime.datetime) -> None:
         stamp = conditions.timestamp(now)
         body = {
             "apiVersion": "v1",
@@ -182,6 +204,6 @@ class KubernetesWriter:
         try:
             self._request("POST", object_path(api_version="v1", kind="Event", namespace=resource.namespace), body=body)
             metrics.api_writes_total.labels(verb="event").inc()
-        except ApiException as error:
-            # An event that cannot be recorded must never stop reconciliation.
-            logger.warning("could not record event %s for %s/%s: %s", event.reason, resource.namespace, resource.name, error.status)
+        except (ApiException, HTTPError) as error:
+            # An event that cannot be recorded must never stop reconciliation, nor an outage the report of one.
+            logger.warning("could not record event %s for %s/%s: %s", event.reason, resource.namespace, resource.name, describe(error))

@@ -2,20 +2,47 @@
 
 Watch events only mark a key as needing work; workers reconcile each key from the latest state. A
 burst of events for one object then costs one reconciliation, and no event body waits in a queue.
+
+A key whose reconciliation failed comes back on its own, later each time it fails again in a row
+(`add_rate_limited`), and at the normal pace once a pass succeeds (`forget`). Events and resyncs still
+add it at once: a spec fix or a changed child deserves a try now, and that try, if it fails, only
+pushes the next retry further out.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import heapq
 import itertools
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+
+# kopf's own error delays (its throttler's `settings.queueing.error_delays`), capped at a minute: a
+# passing failure is retried within a second, a lasting one costs one attempt a minute, never a hot loop.
+ERROR_DELAYS: tuple[float, ...] = (1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 60)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    """The failures in a row of one key, as kopf's throttler counts them, but as a plain value."""
+
+    failures: int = 0
+
+    def after_failure(self) -> Backoff:
+        return Backoff(failures=self.failures + 1)
+
+    def delay(self, *, delays: Sequence[float] = ERROR_DELAYS) -> float:
+        """Seconds to wait after the latest failure: the n-th failure in a row waits the n-th delay, and
+        past the end of the sequence its last delay repeats (as kopf reuses its last delay)."""
+        if self.failures <= 0 or not delays:
+            return 0.0
+        return float(delays[min(self.failures, len(delays)) - 1])
 
 
 class WorkQueue:
-    def __init__(self) -> None:
+    def __init__(self, *, error_delays: Sequence[float] = ERROR_DELAYS) -> None:
         self._condition = threading.Condition()
         self._order: collections.deque[Hashable] = collections.deque()
         self._waiting: set[Hashable] = set()
@@ -28,6 +55,28 @@ class WorkQueue:
         self._due: dict[Hashable, float] = {}
         self._counter = itertools.count()
         self._timer: threading.Thread | None = None
+        self._error_delays = tuple(error_delays)
+        # Only keys whose last pass failed have an entry: a success removes it.
+        self._backoff: dict[Hashable, Backoff] = {}
+
+    def add_rate_limited(self, key: Hashable) -> float:
+        """Retry `key` after its last pass failed, later for each failure in a row; returns the delay."""
+        with self._condition:
+            backoff = self._backoff.get(key, Backoff()).after_failure()
+            self._backoff[key] = backoff
+        delay = backoff.delay(delays=self._error_delays)
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: Hashable) -> None:
+        """The pass of `key` succeeded (or needs no retry): its next failure starts the delays over."""
+        with self._condition:
+            self._backoff.pop(key, None)
+
+    def failures(self, key: Hashable) -> int:
+        with self._condition:
+            backoff = self._backoff.get(key)
+            return backoff.failures if backoff is not None else 0
 
     def add_after(self, key: Hashable, delay: float) -> None:
         """Add `key` after `delay` seconds; an earlier pending time for the same key wins."""

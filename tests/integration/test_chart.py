@@ -249,6 +249,8 @@ def _grants(group: str, resources: str, verbs: str) -> set[tuple[str, str, str, 
 NAMESPACED_GRANTS = (
     _grants("inference.tritonops.dev", "modeldeployments", "list watch patch")  # kopf watch; one-shot annotations removed
     | _grants("inference.tritonops.dev", "modeldeployments/status", "patch")  # status merge patch
+    # Children carry blockOwnerDeletion: OwnerReferencesPermissionEnforcement asks for this on the owner.
+    | _grants("inference.tritonops.dev", "modeldeployments/finalizers", "update")
     | _grants("apps", "deployments", "list watch create patch delete")  # watch; server-side apply; removal
     | _grants("apps", "deployments/scale", "patch")
     | _grants("", "services", "list watch create patch delete")

@@ -118,6 +118,44 @@ def test_hpa_scales_the_model_deployment_and_the_operator_follows(kube_client: c
     )
 
 
+def test_a_failing_reconcile_is_retried_with_backoff_shown_and_fixed_while_others_reconcile(
+    kube_client: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    """A spec the CRD lets through but the API server refuses in a child (requests above limits): a 422."""
+    core = client.CoreV1Api(kube_client)
+    refused = {"gpu": {"count": 0}, "resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}}
+    errors = operator.metric("tritonops_reconcile_total", result="error")
+    create(kube_client, namespace, model_deployment("refused", server=refused))
+    created = time.monotonic()
+    create(kube_client, namespace, model_deployment("healthy", server={"gpu": {"count": 0}}))
+
+    def warnings() -> list[Any]:
+        events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=refused").items
+        return [event for event in events if event.reason == "ReconcileFailed"]
+
+    wait_until(lambda: bool(warnings()), description="a ReconcileFailed event for refused", timeout_seconds=30)
+    [warning] = warnings()
+    assert warning.type == "Warning" and "must be less than or equal to memory limit" in warning.message, warning.message
+    # Retried by itself, at 1, 1, 2, 3 ... s: the operator's 60 s resync alone would try once or twice by now.
+    wait_until(lambda: operator.metric("tritonops_reconcile_total", result="error") >= errors + 5,
+               description="five failed reconciles", timeout_seconds=40)
+    retries = [line for line in operator.log.read_text().splitlines() if "retrying" in line and f"{namespace}/refused" in line]
+    assert len(retries) >= 4 and time.monotonic() - created < 45, retries
+    status = read(kube_client, namespace, "refused")["status"]
+    reconciled = next(c for c in status["conditions"] if c["type"] == "Reconciled")
+    assert (reconciled["status"], reconciled["reason"]) == ("False", "ReconcileFailed")
+    assert "must be less than or equal to memory limit" in reconciled["message"]
+    assert status["phase"] == "Pending" and "observedGeneration" not in status
+    assert len(warnings()) == 1, "one event for the failure, not one per retry"
+    wait_phase(kube_client, namespace, "healthy", "Ready")
+
+    # The fix is an event of its own: reconciled at once, whatever the backoff had reached.
+    patch_spec(kube_client, namespace, "refused", {"server": {"resources": {"limits": {"memory": "2Gi"}}}})
+    fixed = wait_phase(kube_client, namespace, "refused", "Ready", timeout=30)["status"]
+    reconciled = next(c for c in fixed["conditions"] if c["type"] == "Reconciled")
+    assert (reconciled["status"], reconciled["reason"]) == ("True", "ReconcileSucceeded")
+
+
 def test_change_that_keeps_the_revision_applies_in_place(kube_client: client.ApiClient, namespace: str) -> None:
     create(kube_client, namespace, model_deployment("inplace", replicas=2, server={"gpu": {"count": 0}}))
     before = wait_phase(kube_client, namespace, "inplace", "Ready")

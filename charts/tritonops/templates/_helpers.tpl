@@ -65,6 +65,11 @@ No get, update, deletecollection or Secrets: the operator never reads a Secret (
 - apiGroups: [inference.tritonops.dev]
   resources: [modeldeployments/status]
   verbs: [patch]
+# Children's owner references set blockOwnerDeletion; where OwnerReferencesPermissionEnforcement runs
+# (OpenShift, hardened clusters) that needs update on the owner's finalizers.
+- apiGroups: [inference.tritonops.dev]
+  resources: [modeldeployments/finalizers]
+  verbs: [update]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [list, watch, create, patch, delete]

@@ -230,7 +230,9 @@ class LocalCluster:
                 f"--client-ca-file={credentials.ca.certificate}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 "--authorization-mode=Node,RBAC",
-                "--enable-admission-plugins=NodeRestriction,PodSecurity",
+                # OwnerReferencesPermissionEnforcement, as OpenShift and hardened clusters run it: a child with
+                # blockOwnerDeletion needs `update` on its owner's finalizers, which the chart's RBAC must grant.
+                "--enable-admission-plugins=NodeRestriction,PodSecurity,OwnerReferencesPermissionEnforcement",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={credentials.service_account_public_key}",
                 f"--service-account-signing-key-file={credentials.service_account_private_key}",

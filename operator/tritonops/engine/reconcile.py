@@ -15,7 +15,7 @@ from tritonops.desired.service import build_service, endpoints
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, build_service_monitor, wants_service_monitor
 from tritonops.engine import conditions, pod_counts, rollout
 from tritonops.engine.actions import ChildReference, Event, Plan, Scale
-from tritonops.engine.observations import DeploymentObservation, Observations
+from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure
 from tritonops.resource import ModelDeployment
 from tritonops.routers import router_for
 
@@ -42,10 +42,16 @@ def _gpu_shortfall(resource: ModelDeployment, observations: Observations, revisi
 
 
 def _health(
-    resource: ModelDeployment, observation: DeploymentObservation | None, *, replicas: int, shortfall: str | None
+    resource: ModelDeployment, observation: DeploymentObservation | None, *, replicas: int, shortfall: str | None,
+    failure: PodFailure | None = None,
 ) -> _Health:
     if shortfall:
         return _Health("WaitingForCapacity", "InsufficientGPU", shortfall)
+    if failure is not None and _never_served(resource, observation):
+        # A revision that never served and whose pods die will not become Ready by waiting. CanaryCrashed
+        # names a canary; outside a rollout the pods simply crashed.
+        reason = "Crashed" if failure.reason == "CanaryCrashed" else failure.reason
+        return _Health("Failed", reason, f"pod {failure.name}: {failure.message}")
     # A Deployment not observed yet is the one being created now: it has no ready pods, and saying
     # exactly that keeps the status identical until pods turn Ready, which saves a write per object.
     ready_now = observation.ready_replicas if observation is not None else 0
@@ -59,6 +65,12 @@ def _health(
     return _Health("Progressing", "ReplicasStarting", ready)
 
 
+def _never_served(resource: ModelDeployment, observation: DeploymentObservation | None) -> bool:
+    """No pod of the revision serves, nor has it been Ready since it was deployed (a first revision)."""
+    serving = observation is not None and (observation.ready() or observation.available_replicas > 0)
+    return not serving and resource.status.get("phase") not in ("Ready", "Degraded")
+
+
 def _observed_totals(observations: Observations) -> tuple[int, int]:
     replicas = sum(observation.replicas for observation in observations.deployments.values())
     ready = sum(observation.ready_replicas for observation in observations.deployments.values())
@@ -70,7 +82,7 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
     previous = resource.status
     replicas = resource.spec.replicas
     events: list[Event] = []
-    if not previous.get("stableRevision"):
+    if (previous.get("stableRevision") or {}).get("hash") != revision.hash:
         events.append(Event("Normal", "Deployed", f"deploying model {resource.model_name} version {revision.version} (revision {revision.hash})"))
     pods = {revision.hash: replicas}
     canary = previous.get("canaryRevision")
@@ -89,8 +101,10 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
         if kept:
             pods[leftover.revision] = kept
             draining = Revision.from_status(dict(canary or {}))
+    failure = next((failure for failure in observations.pod_failures if failure.revision == revision.hash), None)
     health = _health(
-        resource, observations.deployments.get(revision.hash), replicas=replicas, shortfall=_gpu_shortfall(resource, observations, revision.hash)
+        resource, observations.deployments.get(revision.hash), replicas=replicas, shortfall=_gpu_shortfall(resource, observations, revision.hash),
+        failure=failure,
     )
     kept_status = {key: previous[key] for key in ("failedRevision", "lastAnalysis") if key in previous}
     if draining is not None:
@@ -106,7 +120,10 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
 def outcome_of(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> rollout.Outcome:
     revision = resource.revision
     stable_status = resource.status.get("stableRevision")
-    if not stable_status or stable_status.get("hash") == revision.hash:
+    # A failed first revision protects nothing and serves no comparison: the next spec replaces it directly.
+    failed_first = resource.status.get("phase") == "Failed" and _never_served(
+        resource, observations.deployments.get(str((stable_status or {}).get("hash"))))
+    if not stable_status or stable_status.get("hash") == revision.hash or failed_first:
         return _steady(resource, observations, revision=revision, now=now)
     return rollout.advance(resource, observations, desired=revision, stable=Revision.from_status(stable_status), now=now)
 
@@ -168,6 +185,8 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
             events.append(Event("Warning", "InsufficientGPU", outcome.message))
         elif outcome.phase == "Degraded":
             events.append(Event("Warning", "Degraded", outcome.message))
+        elif outcome.phase == "Failed":
+            events.append(Event("Warning", outcome.reason, outcome.message))
 
     _, observed_ready = _observed_totals(observations)
     # The replicas of the Deployments this plan keeps: what the scale subresource reports as current.
@@ -192,8 +211,8 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         updated_conditions,
         type="Progressing",
         status=outcome.progressing,
-        reason=outcome.reason if outcome.progressing else "Settled",
-        message=outcome.message if outcome.progressing else f"revision {stable.hash} is settled",
+        reason=outcome.reason if outcome.progressing or outcome.phase == "Failed" else "Settled",
+        message=outcome.message if outcome.progressing or outcome.phase == "Failed" else f"revision {stable.hash} is settled",
         generation=generation,
         now=now,
     )

@@ -5,7 +5,7 @@ from typing import Any
 
 from tests.harness.specs import model_deployment
 from tritonops.engine.actions import ChildReference, Scale
-from tritonops.engine.observations import DeploymentObservation, Observations, UnschedulablePod
+from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, UnschedulablePod
 from tritonops.engine.reconcile import plan
 
 NOW = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.timezone.utc)
@@ -181,3 +181,70 @@ def test_returning_to_the_stable_revision_removes_the_new_one() -> None:
     assert result.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{abandoned}")]
     assert "canaryRevision" not in result.status
     assert result.status["phase"] == "Ready"
+
+
+LOAD_FAILURE = "Triton exited with code 1, 3 restart(s): failed to load 'resnet' version 1: Invalid argument: unexpected inference output 'OUTPUT__0'"
+
+
+def _crashing(resource, *, ready: int = 0, replicas: int = 2) -> Observations:
+    revision = resource.revision.hash
+    return Observations(
+        deployments={revision: _observe(resource, replicas=replicas, ready=ready)},
+        pod_failures=[PodFailure(name=f"resnet-{revision}-abcde", revision=revision, reason="ModelLoadFailed", message=LOAD_FAILURE)],
+    )
+
+
+def test_a_first_revision_whose_pods_fail_is_failed_with_the_pods_reason_and_recovers_when_they_turn_ready() -> None:
+    spec = {"replicas": 2}
+    created = plan(model_deployment(spec), Observations(), now=NOW)
+    failed = plan(model_deployment(spec, status=dict(created.status)), _crashing(model_deployment(spec)), now=LATER)
+    assert failed.status["phase"] == "Failed"
+    ready = next(c for c in failed.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ModelLoadFailed")
+    assert "resnet-" in ready["message"] and LOAD_FAILURE in ready["message"] and LOAD_FAILURE in failed.status["message"]
+    progressing = next(c for c in failed.status["conditions"] if c["type"] == "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "ModelLoadFailed"), "not 'Settled': it failed"
+    [warning] = [event for event in failed.events if event.reason == "ModelLoadFailed"]
+    assert warning.type == "Warning" and LOAD_FAILURE in warning.message
+
+    again = plan(model_deployment(spec, status=dict(failed.status)), _crashing(model_deployment(spec)), now=LATER)
+    assert again.status == failed.status and again.events == [], "still failing: nothing new to write or say"
+
+    # The pods load the model after all (the store was fixed): their old restarts are still counted as a
+    # failure, but Ready pods are what counts.
+    recovered = plan(model_deployment(spec, status=dict(failed.status)), _crashing(model_deployment(spec), ready=2), now=LATER)
+    assert recovered.status["phase"] == "Ready"
+
+
+def test_a_serving_revision_whose_pods_fail_is_degraded_or_progressing_never_failed() -> None:
+    spec = {"replicas": 2}
+    ready = plan(model_deployment(spec), Observations(deployments={model_deployment(spec).revision.hash: _observe(model_deployment(spec), replicas=2, ready=2)}), now=NOW)
+    assert ready.status["phase"] == "Ready"
+    degraded = plan(model_deployment(spec, status=dict(ready.status)), _crashing(model_deployment(spec), ready=1), now=LATER)
+    assert degraded.status["phase"] == "Degraded"
+    # Scaled up in place while one pod restarted once long ago: the others serve, so it is progressing.
+    scaling = plan(model_deployment({"replicas": 3}, status={**ready.status, "phase": "Progressing"}), _crashing(model_deployment(spec), ready=2, replicas=3), now=LATER)
+    assert scaling.status["phase"] == "Progressing"
+
+
+def test_a_spec_fix_replaces_a_failed_first_revision_directly() -> None:
+    broken_spec = {"replicas": 1}
+    broken = model_deployment(broken_spec)
+    broken_hash = broken.revision.hash
+    created = plan(broken, Observations(), now=NOW)
+    failed = plan(model_deployment(broken_spec, status=dict(created.status)), _crashing(broken, replicas=1), now=LATER)
+    assert failed.status["phase"] == "Failed"
+
+    fixed_spec = {"replicas": 1, "model": {"version": "2"}}
+    fixed = model_deployment(fixed_spec, status=dict(failed.status))
+    fixed_hash = fixed.revision.hash
+    # Nothing serves, so there is nothing for a canary to protect, nor a stable to compare it with.
+    result = plan(fixed, _crashing(broken, replicas=1), now=LATER)
+    assert result.status["stableRevision"]["hash"] == fixed_hash and "canaryRevision" not in result.status
+    assert result.status["phase"] == "Progressing"
+    assert [m["metadata"]["name"] for m in result.apply if m["kind"] == "Deployment"] == [f"resnet-{fixed_hash}"]
+    assert result.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{broken_hash}")]
+    assert "Deployed" in _event_reasons(result)
+    done = plan(model_deployment(fixed_spec, status=dict(result.status)),
+                Observations(deployments={fixed_hash: _observe(fixed, replicas=1, ready=1)}), now=LATER)
+    assert done.status["phase"] == "Ready"

@@ -1,0 +1,72 @@
+"""The worker's side of a reconcile: what comes back to the work queue, and when."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes.client.rest import ApiException
+
+from tests.unit.test_controller import NOW, RecordingWriter, _body
+from tritonops import handlers
+from tritonops.controller import Controller
+from tritonops.workqueue import WorkQueue
+
+KEY = ("vision", "resnet")
+
+
+class FlakyWriter(RecordingWriter):
+    """The API server refuses every apply while `down`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def apply(self, manifest: dict[str, Any], *, live_hash: str | None) -> bool:
+        if self.down:
+            raise ApiException(status=503, reason="Service Unavailable", body=json.dumps({"message": "etcdserver: request timed out"}))
+        return super().apply(manifest, live_hash=live_hash)
+
+
+@pytest.fixture
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[handlers.Runtime]:
+    runtime = handlers.Runtime(queue=WorkQueue(error_delays=(0.2, 0.4)))
+    runtime.indexes["tritonops_modeldeployments"] = {KEY: [_body()]}
+    monkeypatch.setattr(handlers, "runtime", runtime)
+    yield runtime
+    runtime.queue.close()
+
+
+def _next(queue: WorkQueue, *, timeout: float) -> tuple[Any, float]:
+    started = time.monotonic()
+    return queue.get(timeout=timeout), time.monotonic() - started
+
+
+def test_a_failed_reconcile_comes_back_with_backoff_and_a_success_resets_it(runtime: handlers.Runtime) -> None:
+    writer = FlakyWriter()
+    runtime.controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    handlers.reconcile_key(KEY)
+    key, waited = _next(runtime.queue, timeout=2)
+    assert key == KEY and 0.15 <= waited < 0.6, "retried after the first delay, long before any resync"
+    assert runtime.queue.failures(KEY) == 1
+    handlers.reconcile_key(KEY)
+    runtime.queue.done(KEY)
+    key, waited = _next(runtime.queue, timeout=2)
+    assert key == KEY and 0.35 <= waited < 0.8 and runtime.queue.failures(KEY) == 2
+
+    writer.down = False
+    handlers.reconcile_key(KEY)
+    runtime.queue.done(KEY)
+    assert runtime.queue.failures(KEY) == 0
+    assert runtime.queue.get(timeout=0.6) is None, "a success asks for nothing more (no rollout timer is running)"
+
+
+def test_a_deleted_object_leaves_no_backoff_behind(runtime: handlers.Runtime) -> None:
+    runtime.controller = Controller(FlakyWriter(), clock=lambda: NOW)  # type: ignore[arg-type]
+    handlers.reconcile_key(KEY)
+    runtime.indexes["tritonops_modeldeployments"] = {}
+    handlers.reconcile_key(KEY)
+    assert runtime.queue.failures(KEY) == 0
