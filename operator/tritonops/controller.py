@@ -227,13 +227,17 @@ class Controller:
             nodes, all_pods = self.writer.list_capacity_inputs()
             stable_hash = str((resource.status.get("stableRevision") or {}).get("hash", ""))
 
-            def releasing(pod: Mapping[str, Any]) -> bool:
-                metadata = pod.get("metadata") or {}
-                labels = metadata.get("labels") or {}
-                return bool(metadata.get("namespace") == resource.namespace and labels.get(constants.LABEL_MODEL_DEPLOYMENT) == resource.name
-                            and labels.get(constants.LABEL_REVISION) == stable_hash)
+            def of_revision(revision: str) -> Callable[[Mapping[str, Any]], bool]:
+                def matches(pod: Mapping[str, Any]) -> bool:
+                    metadata = pod.get("metadata") or {}
+                    labels = metadata.get("labels") or {}
+                    return bool(metadata.get("namespace") == resource.namespace and labels.get(constants.LABEL_MODEL_DEPLOYMENT) == resource.name
+                                and labels.get(constants.LABEL_REVISION) == revision)
 
-            room = capacity.room(nodes=nodes, pods=all_pods, server=resource.spec.server, releasing=releasing)
+                return matches
+
+            room = capacity.room(nodes=nodes, pods=all_pods, server=resource.spec.server, releasing=of_revision(stable_hash),
+                                 placing=of_revision(desired.hash))
             observations = dataclasses.replace(observations, room=room)
         if wants_service_monitor(resource):
             observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())

@@ -136,7 +136,12 @@ def _settle(kube_client: client.ApiClient, namespace: str, *, timeout: float = 3
         status = read(kube_client, namespace, NAME).get("status") or {}
         return status.get("phase") == "RolledBack" or (status.get("phase") == "Ready" and status.get("stableRevision", {}).get("version") == "2")
 
-    wait_until(settled, description="the rollout of version 2 to settle", timeout_seconds=timeout)
+    try:
+        wait_until(settled, description="the rollout of version 2 to settle", timeout_seconds=timeout)
+    except TimeoutError as error:
+        status = read(kube_client, namespace, NAME).get("status") or {}
+        shown = {key: status.get(key) for key in ("phase", "message", "currentStep", "canaryWeight", "capacityMode", "progressAt", "lastAnalysis")}
+        raise AssertionError(f"{error}: status {shown}, Deployments {deployment_replicas(kube_client, namespace, NAME)}") from None
     return read(kube_client, namespace, NAME)
 
 
@@ -154,7 +159,7 @@ def test_a_version_change_on_a_packed_cluster_swaps_pods_and_is_promoted(
     write_model(model_repository, name=NAME, version=1, version_faults=Faults())
     write_model(model_repository, name=NAME, version=2, version_faults=Faults())
     old = _deploy(kube_client, namespace, model_repository)
-    with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace) as sampler:
+    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace) as sampler:
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         wait_until(lambda: read(kube_client, namespace, NAME)["status"].get("capacityMode") == "Swap",
                    description="Auto to choose Swap", timeout_seconds=60)
@@ -174,7 +179,7 @@ def test_a_bad_version_on_a_packed_cluster_is_rolled_back_without_dropping_below
     write_model(model_repository, name=NAME, version=1, version_faults=Faults())
     write_model(model_repository, name=NAME, version=2, version_faults=Faults(failure_rate=0.5))
     old = _deploy(kube_client, namespace, model_repository)
-    with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace) as sampler:
+    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace) as sampler:
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         final = _settle(kube_client, namespace)
         assert final["status"]["phase"] == "RolledBack", final["status"].get("message")
@@ -194,7 +199,7 @@ def test_gateway_api_route_weights_never_exceed_the_ready_share_on_a_packed_clus
     write_model(model_repository, name=NAME, version=1, version_faults=Faults())
     write_model(model_repository, name=NAME, version=2, version_faults=Faults())
     _deploy(kube_client, namespace, model_repository, traffic={"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "inference"}]}})
-    with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace, routes=True) as sampler:
+    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace, routes=True) as sampler:
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         final = _settle(kube_client, namespace)
     assert final["status"]["phase"] == "Ready", final["status"].get("message")

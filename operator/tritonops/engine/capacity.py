@@ -40,13 +40,15 @@ def room(
     pods: Sequence[Mapping[str, Any]],
     server: ServerSpec,
     releasing: Callable[[Mapping[str, Any]], bool] = lambda pod: False,
+    placing: Callable[[Mapping[str, Any]], bool] = lambda pod: False,
 ) -> Room:
     """How many more pods of this server spec the cluster's free GPUs hold right now.
 
     Counts allocatable GPUs of the required resource on nodes whose product, nodeSelector and taints
     admit the pod, minus what bound pods request there; a pod being deleted still holds its GPUs
     until it is gone. Nothing is evicted to make room. `releasing` picks the pods (the stable
-    revision's) whose GPUs a swap could free, for `Room.pods_if_released`.
+    revision's) whose GPUs a swap could free, for `Room.pods_if_released`; `placing` picks the pods
+    (the canary's) counted in `Room.unplaced` when they have no node yet.
     """
     per_pod = server.gpu.count
     if per_pod <= 0:
@@ -57,6 +59,7 @@ def room(
     tolerations = [*server.tolerations, {"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
     requested: dict[str, int] = {}
     released: dict[str, int] = {}
+    unplaced = sum(1 for pod in pods if placing(pod) and not (pod.get("spec") or {}).get("nodeName"))
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
         if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
@@ -88,5 +91,6 @@ def room(
     return Room(
         pods=fits,
         pods_if_released=sum(available // per_pod for available in freed.values()),
+        unplaced=unplaced,
         detail=f"{per_pod} {resource_name}{product_text} per pod; free {resource_name} per matching node: {listed or 'no matching node'}",
     )

@@ -50,6 +50,9 @@ class Room:
     # The same if every pod of the stable revision gave its GPUs back: a swap can only help when this
     # is larger (a canary pod that needs more GPUs than any node frees never fits, whatever is swapped).
     pods_if_released: int = 0
+    # The canary's pods that the same fresh listing shows without a node: a pod that the watch still
+    # shows as refused may have been bound since, and must not count as waiting.
+    unplaced: int | None = None
     # The free GPUs per matching node, for messages.
     detail: str = ""
 

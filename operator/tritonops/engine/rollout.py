@@ -262,10 +262,13 @@ def _forward(
     observed, old = observations.deployments.get(desired.hash), observations.deployments.get(stable.hash)
     stable_ready, canary_ready = _ready_pods(old), _ready_pods(observed)
     canary_replicas = observed.replicas if observed is not None else 0
+    room = observations.room
     stuck = [pod for pod in observations.unschedulable if pod.revision == desired.hash]
+    if room is not None and room.unplaced is not None:
+        # The watch may still show pods as refused that the scheduler has bound since the fresh listing.
+        stuck = stuck[: room.unplaced]
     canary_target = pod_counts.step_targets(total=spec.replicas, weight=weight, surge=True).canary
     to_place = max(0, canary_target - canary_replicas) + len(stuck)
-    room = observations.room
     # Giving back stable pods only helps if their GPUs would make room for the canary's pod shape.
     swap_helps = room is None or room.pods_if_released > room.pods
     configured: CapacityMode = spec.rollout.capacity.mode if swap_helps or state.capacity_mode == "Swap" else "Surge"

@@ -71,3 +71,11 @@ def test_room_if_released_counts_the_gpus_of_the_pods_a_swap_could_give_back() -
     found = room(nodes=[node("a", gpus=4)], pods=[stable, pod("a", gpus=2)], server=SERVER,
                  releasing=lambda p: (p.get("metadata") or {}).get("labels", {}).get("revision") == "old")
     assert (found.pods, found.pods_if_released) == (0, 1)
+
+
+def test_unplaced_counts_the_pods_of_the_placed_revision_that_have_no_node() -> None:
+    waiting = {"metadata": {"labels": {"revision": "new"}}, "spec": {"containers": []}, "status": {"phase": "Pending"}}
+    bound = {**pod("a", gpus=2), "metadata": {"labels": {"revision": "new"}}}
+    found = room(nodes=[node("a", gpus=4)], pods=[waiting, bound], server=SERVER,
+                 placing=lambda p: (p.get("metadata") or {}).get("labels", {}).get("revision") == "new")
+    assert found.unplaced == 1

@@ -195,6 +195,20 @@ def test_a_canary_pod_that_no_swap_can_fit_waits_and_the_stable_keeps_every_pod(
     assert "giving back stable pods would not make room either" in result.status["message"]
 
 
+def test_a_canary_pod_bound_since_the_watch_saw_it_refused_is_not_waiting() -> None:
+    """Regression (seen on the real nodes): the watch's pod still said Unschedulable after the fresh
+    capacity listing showed it bound on the GPU the stable gave back, and the phase flapped."""
+    body = spec(server=GPU)
+    status = dict(run(stable_status(), 0, spec_body=body, room=FULL).status)
+    stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")]
+    bound = run(status, 8, spec_body=body, canary=1, canary_ready=0, stable=3, unschedulable=stuck,
+                room=Room(pods=0, pods_if_released=4, unplaced=0))
+    assert bound.status["phase"] == "Canary" and reasons(bound) == []
+    still = run(status, 8, spec_body=body, canary=1, canary_ready=0, stable=3, unschedulable=stuck,
+                room=Room(pods=0, pods_if_released=4, unplaced=1))
+    assert still.status["phase"] == "WaitingForCapacity"
+
+
 def test_canary_pods_the_scheduler_refuses_wait_for_capacity_until_the_deadline() -> None:
     stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/6 nodes are available: 6 Insufficient nvidia.com/gpu.")]
     body = spec(rollout=SURGE, server=GPU)
