@@ -81,7 +81,9 @@ def test_a_canary_that_cannot_fit_waits_for_capacity(kube_client: client.ApiClie
     # 4 of the node's 7 MIG slices are taken: a canary of 4 more cannot fit, and nothing is evicted.
     patch_spec(kube_client, namespace, "m", {"model": {"version": "2"}})
     status = wait_phase(kube_client, namespace, "m", "WaitingForCapacity")["status"]
-    assert f"1 pod(s) with 4 {nodes.MIG_RESOURCE}" in status["message"] and "room for 0" in status["message"]
+    assert f"1 more canary pod(s) need GPUs and the cluster has room for 0 (4 {nodes.MIG_RESOURCE} per pod" in status["message"]
+    # One replica: swapping it would leave nothing serving, which Auto never does.
+    assert "Auto does not give back the last serving pod" in status["message"], status["message"]
     assert "gpu-mig-0 3/7" in status["message"]
     assert deployment_replicas(kube_client, namespace, "m") == {stable: 1}
     assert "InsufficientGPU" in event_reasons_once(kube_client, namespace, "m", "InsufficientGPU")

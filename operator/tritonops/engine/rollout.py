@@ -271,7 +271,9 @@ def _forward(
     to_place = max(0, canary_target - canary_replicas) + len(stuck)
     # Giving back stable pods only helps if their GPUs would make room for the canary's pod shape.
     swap_helps = room is None or room.pods_if_released > room.pods
-    configured: CapacityMode = spec.rollout.capacity.mode if swap_helps or state.capacity_mode == "Swap" else "Surge"
+    # Auto never swaps away the last serving pod (replicas - maxUnavailable of 0); an explicit Swap may.
+    last_pod = spec.rollout.capacity.mode == "Auto" and spec.replicas - spec.rollout.capacity.max_unavailable < 1
+    configured: CapacityMode = spec.rollout.capacity.mode if (swap_helps and not last_pod) or state.capacity_mode == "Swap" else "Surge"
     mode = pod_counts.resolve_mode(
         configured=configured, recorded=state.capacity_mode, room=room.pods if room else None, pods_to_place=to_place,
     )
@@ -286,7 +288,8 @@ def _forward(
         # Surge never gives up a stable pod for room: only the pods that fit are added, the rest wait.
         counts = dataclasses.replace(counts, canary=min(targets.canary, canary_replicas + room.pods))
         said = f"; the scheduler says: {stuck[0].message}" if stuck else ""
-        why = "mode Surge evicts nothing" if swap_helps else "and giving back stable pods would not make room either"
+        why = ("and giving back stable pods would not make room either" if not swap_helps
+               else "Auto does not give back the last serving pod (capacity.mode Swap would)" if last_pod else "mode Surge evicts nothing")
         waiting = f"{to_place - room.pods} more canary pod(s) need GPUs and the cluster has room for {room.pods}{detail}{said}; {why}"
     elif stuck:
         still_giving_back = (old is not None and old.replicas > counts.stable) or observations.leaving.get(stable.hash, 0) > 0

@@ -189,6 +189,16 @@ def test_replicas_zero_promotes_a_new_revision_without_starting_pods() -> None:
     assert done.promoted and done.status["stableRevision"]["hash"] == NEW.hash
 
 
+def test_auto_never_swaps_away_the_last_serving_pod_but_an_explicit_swap_does() -> None:
+    auto = spec(server=GPU, replicas=1)
+    waiting = plan(model_deployment(auto, status=stable_status()), Observations(deployments={OLD.hash: observe(OLD.hash, replicas=1)}, room=FULL), now=at(0))
+    assert waiting.status["phase"] == "WaitingForCapacity" and waiting.scale == []
+    assert "Auto does not give back the last serving pod" in waiting.status["message"]
+    swap = spec(server=GPU, replicas=1, rollout={"capacity": {"mode": "Swap"}})
+    swapped = plan(model_deployment(swap, status=stable_status()), Observations(deployments={OLD.hash: observe(OLD.hash, replicas=1)}, room=FULL), now=at(0))
+    assert swapped.status["phase"] == "Canary" and swapped.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=0)]
+
+
 def test_a_canary_pod_that_no_swap_can_fit_waits_and_the_stable_keeps_every_pod() -> None:
     result = run(stable_status(), 0, spec_body=spec(server=GPU), room=Room(pods=0, pods_if_released=0))
     assert result.status["phase"] == "WaitingForCapacity" and result.scale == [] and deployment_replicas(result) == {}
