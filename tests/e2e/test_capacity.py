@@ -124,6 +124,8 @@ def _deploy(kube_client: client.ApiClient, namespace: str, repository: pathlib.P
     body = model_deployment(
         NAME, replicas=REPLICAS, model={"repository": f"file://{repository}", "version": "1"}, server=server,
         rollout={**ROLLOUT, "capacity": {"mode": "Auto", "maxUnavailable": MAX_UNAVAILABLE}}, **({"traffic": traffic} if traffic else {}),
+        # The replicas stay at 4: an HPA scale-out under the load would ask for GPUs the packed cluster does not have.
+        autoscaling={"enabled": False},
     )
     create(kube_client, namespace, body)
     stable = str(wait_phase(kube_client, namespace, NAME, "Ready", timeout=180)["status"]["stableRevision"]["hash"])
