@@ -169,7 +169,16 @@ def test_a_version_that_fails_to_load_restarts_with_the_log_tail_as_its_terminat
     assert container.last_state.terminated.reason == "Error"
     # The operator's pod asks for FallbackToLogsOnError: the message is the tail of Triton's output.
     assert "load failed for model 'doubler'" in container.last_state.terminated.message
-    assert "configured to fail to load" in kubectl(cluster.kubeconfig, "logs", "--previous", "-n", namespace, pod.metadata.name)
+    # The real kubelet keeps one dead container per pod: if the container died again between the read
+    # above and this call, the log it names is gone ("unable to retrieve container logs"). Ask again.
+    previous_logs: list[str] = []
+
+    def previous_log_read() -> bool:
+        previous_logs.append(kubectl(cluster.kubeconfig, "logs", "--previous", "-n", namespace, pod.metadata.name))
+        return "unable to retrieve container logs" not in previous_logs[-1]
+
+    wait_until(previous_log_read, description="the previous container's log", timeout_seconds=60, interval_seconds=2)
+    assert "configured to fail to load" in previous_logs[-1], previous_logs[-1][-2000:]
     wait_ready(kube_client, namespace, "good", 1)
 
 

@@ -59,11 +59,13 @@ def room(
     tolerations = [*server.tolerations, {"key": constants.GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
     requested: dict[str, int] = {}
     released: dict[str, int] = {}
+    releasing_pods = 0
     unplaced = sum(1 for pod in pods if placing(pod) and not (pod.get("spec") or {}).get("nodeName"))
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
         if not node or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
+        releasing_pods += 1 if releasing(pod) else 0
         for container in (pod.get("spec") or {}).get("containers") or []:
             requests = (container.get("resources") or {}).get("requests") or {}
             requested[node] = requested.get(node, 0) + _quantity(requests.get(resource_name, 0))
@@ -92,5 +94,6 @@ def room(
         pods=fits,
         pods_if_released=sum(available // per_pod for available in freed.values()),
         unplaced=unplaced,
+        releasing_pods=releasing_pods,
         detail=f"{per_pod} {resource_name}{product_text} per pod; free {resource_name} per matching node: {listed or 'no matching node'}",
     )

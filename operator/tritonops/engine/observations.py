@@ -53,6 +53,9 @@ class Room:
     # The canary's pods that the same fresh listing shows without a node: a pod that the watch still
     # shows as refused may have been bound since, and must not count as waiting.
     unplaced: int | None = None
+    # The stable's pods that the same listing shows holding GPUs on a node: more than its Deployment
+    # keeps means a swap is still giving GPUs back, even before the watch shows the pod leaving.
+    releasing_pods: int | None = None
     # The free GPUs per matching node, for messages.
     detail: str = ""
 

@@ -292,7 +292,9 @@ def _forward(
                else "Auto does not give back the last serving pod (capacity.mode Swap would)" if last_pod else "mode Surge evicts nothing")
         waiting = f"{to_place - room.pods} more canary pod(s) need GPUs and the cluster has room for {room.pods}{detail}{said}; {why}"
     elif stuck:
-        still_giving_back = (old is not None and old.replicas > counts.stable) or observations.leaving.get(stable.hash, 0) > 0
+        # The fresh listing may still show a stable pod on its node that the watch does not yet show leaving.
+        still_giving_back = ((old is not None and old.replicas > counts.stable) or observations.leaving.get(stable.hash, 0) > 0
+                             or (room is not None and (room.releasing_pods or 0) > counts.stable))
         freed = room.pods if room is not None else 0
         if mode == "Surge" or not still_giving_back:
             missing = pod_counts.shortfall(waiting=len(stuck), room=freed, released=0)

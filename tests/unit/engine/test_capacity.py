@@ -71,6 +71,11 @@ def test_room_if_released_counts_the_gpus_of_the_pods_a_swap_could_give_back() -
     found = room(nodes=[node("a", gpus=4)], pods=[stable, pod("a", gpus=2)], server=SERVER,
                  releasing=lambda p: (p.get("metadata") or {}).get("labels", {}).get("revision") == "old")
     assert (found.pods, found.pods_if_released) == (0, 1)
+    # Stable pods still bound to a node count as releasing; one without a node, or finished, holds nothing.
+    unbound = {"metadata": {"labels": {"revision": "old"}}, "spec": {"containers": []}, "status": {"phase": "Pending"}}
+    finished = {**stable, "status": {"phase": "Failed"}}
+    assert room(nodes=[node("a", gpus=4)], pods=[stable, unbound, finished], server=SERVER,
+                releasing=lambda p: (p.get("metadata") or {}).get("labels", {}).get("revision") == "old").releasing_pods == 1
 
 
 def test_unplaced_counts_the_pods_of_the_placed_revision_that_have_no_node() -> None:

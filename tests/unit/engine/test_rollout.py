@@ -215,8 +215,20 @@ def test_a_canary_pod_bound_since_the_watch_saw_it_refused_is_not_waiting() -> N
                 room=Room(pods=0, pods_if_released=4, unplaced=0))
     assert bound.status["phase"] == "Canary" and reasons(bound) == []
     still = run(status, 8, spec_body=body, canary=1, canary_ready=0, stable=3, unschedulable=stuck,
-                room=Room(pods=0, pods_if_released=4, unplaced=1))
+                room=Room(pods=0, pods_if_released=3, unplaced=1, releasing_pods=3))
     assert still.status["phase"] == "WaitingForCapacity"
+
+
+def test_a_stable_pod_the_watch_does_not_yet_show_leaving_is_still_giving_its_gpus_back() -> None:
+    """Regression (CI, packed real nodes): the stable Deployment was already scaled to 3 in the watch,
+    the ReplicaSet had not yet marked the fourth pod for deletion, so the fresh listing showed no free GPU
+    and nothing leaving, and the swap was reported as WaitingForCapacity."""
+    body = spec(server=GPU)
+    status = dict(run(stable_status(), 0, spec_body=body, room=FULL).status)
+    stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")]
+    swapping = run(status, 1, spec_body=body, canary=1, canary_ready=0, stable=3, unschedulable=stuck,
+                   room=Room(pods=0, pods_if_released=4, unplaced=1, releasing_pods=4))
+    assert swapping.status["phase"] == "Canary" and reasons(swapping) == [] and swapping.scale == []
 
 
 def test_canary_pods_the_scheduler_refuses_wait_for_capacity_until_the_deadline() -> None:
