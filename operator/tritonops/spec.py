@@ -77,6 +77,10 @@ class ServerSpec:
     priority_class_name: str
     service_account_name: str
     image_pull_secrets: tuple[str, ...]
+    # core/v1 Volume and VolumeMount lists for the Triton container: a shared Python environment for
+    # the python backend, a cache, a licence file. The model repository and /dev/shm are the operator's.
+    volumes: tuple[Mapping[str, Any], ...]
+    volume_mounts: tuple[Mapping[str, Any], ...]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -349,6 +353,12 @@ _ENV_VAR = _Object(
     required=("name",),
 )
 _RESOURCES = _Object({"requests": _Map(_QUANTITY), "limits": _Map(_QUANTITY)})
+# The volume source passes through: the API server validates it when the Deployment is applied.
+_VOLUME = _Object({"name": _NAME}, required=("name",))
+_VOLUME_MOUNT = _Object(
+    {"name": _NAME, "mountPath": _NAME, "subPath": _STRING, "readOnly": _BOOLEAN, "mountPropagation": _STRING},
+    required=("name", "mountPath"),
+)
 _METRIC_TARGET = _Object({"type": _STRING, "value": _QUANTITY, "averageValue": _QUANTITY, "averageUtilization": _INTEGER}, required=("type",))
 _METRIC_IDENTIFIER = _Object({"name": _STRING, "selector": _LABEL_SELECTOR}, required=("name",))
 _METRIC = _Object(
@@ -496,6 +506,8 @@ def _server(section: _Section) -> ServerSpec:
         priority_class_name=section.optional_string("priorityClassName") or "",
         service_account_name=section.optional_string("serviceAccountName") or "",
         image_pull_secrets=tuple(secret.string("name") for secret in section.sections("imagePullSecrets")),
+        volumes=section.passed_through("volumes", _List(_VOLUME)),
+        volume_mounts=section.passed_through("volumeMounts", _List(_VOLUME_MOUNT)),
     )
 
 

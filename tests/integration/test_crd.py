@@ -48,6 +48,12 @@ INVALID = [
     ("server.gpu", {"count": 0, "products": ["NVIDIA-H100-80GB-HBM3"]}, "spec.server.gpu.products"),
     ("server.shmSize", "lots", "spec.server.shmSize"),
     ("server.startupTimeoutSeconds", 1, "spec.server.startupTimeoutSeconds"),
+    ("server.volumes", [{"name": "dshm", "emptyDir": {}}], "spec.server.volumes"),
+    ("server.volumeMounts", [{"name": "cache", "mountPath": "/cache"}], "spec.server.volumeMounts"),
+    ("server", {"volumes": [{"name": "cache", "emptyDir": {}}], "volumeMounts": [{"name": "cache", "mountPath": "/models/x"}]},
+     "spec.server.volumeMounts"),
+    ("server", {"volumes": [{"name": "cache", "emptyDir": {}}], "volumeMounts": [{"name": "cache", "mountPath": "cache"}]},
+     "spec.server.volumeMounts"),
     ("replicas", -2, "spec.replicas"),
     ("autoscaling", {"enabled": True, "minReplicas": 5, "maxReplicas": 2}, "spec.autoscaling.maxReplicas"),
     ("autoscaling.minReplicas", 0, "spec.autoscaling.minReplicas"),
@@ -121,6 +127,8 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
           image: nvcr.io/nvidia/tritonserver:25.08-py3
           gpu: {count: 1, resourceName: nvidia.com/mig-1g.10gb, products: [NVIDIA-A100-SXM4-80GB]}
           resources: {requests: {cpu: "2", memory: 8Gi}, limits: {memory: 16Gi}}
+          volumes: [{name: python, persistentVolumeClaim: {claimName: python-env, readOnly: true}}]
+          volumeMounts: [{name: python, mountPath: /opt/python, readOnly: true}]
         replicas: 2
         autoscaling: {enabled: true, minReplicas: 1, maxReplicas: 8}
         rollout:
@@ -138,6 +146,8 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
     created = client.CustomObjectsApi(kube_client).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
     assert created["spec"]["server"]["gpu"]["resourceName"] == "nvidia.com/mig-1g.10gb"
     assert created["spec"]["rollout"]["capacity"] == {"mode": "Swap", "maxUnavailable": 2, "onDeadline": "Hold"}
+    # The volume source is kept as written (preserve-unknown-fields), not pruned.
+    assert created["spec"]["server"]["volumes"] == [{"name": "python", "persistentVolumeClaim": {"claimName": "python-env", "readOnly": True}}]
 
 
 @pytest.mark.usefixtures("crd_installed")

@@ -14,6 +14,9 @@ from tritonops.resource import ModelDeployment
 from tritonops.spec import ServerSpec, thaw
 
 MODEL_ROOT = "/models"
+# The operator's own volume names; the CRD refuses them in spec.server.volumes.
+SHARED_MEMORY_VOLUME = "dshm"
+MODEL_REPOSITORY_VOLUME = "model-repository"
 # Triton waits this long for in-flight requests on SIGTERM; the pod's grace period covers it.
 EXIT_TIMEOUT_SECONDS = 30
 PRE_STOP_SECONDS = 5
@@ -52,21 +55,21 @@ def model_storage(resource: ModelDeployment) -> ModelStorage:
         return ModelStorage(repository_argument=repository, env_from=env_from)
     if repository.startswith("pvc://"):
         claim, _, path = repository[len("pvc://"):].partition("/")
-        volume = {"name": "model-repository", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        volume = {"name": MODEL_REPOSITORY_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
         prefix = f"{path.strip('/')}/" if path.strip("/") else ""
     else:
         host_path = "/" + repository[len("file://"):].lstrip("/")
-        volume = {"name": "model-repository", "hostPath": {"path": host_path, "type": "Directory"}}
+        volume = {"name": MODEL_REPOSITORY_VOLUME, "hostPath": {"path": host_path, "type": "Directory"}}
         prefix = ""
     mounts = [
         {
-            "name": "model-repository",
+            "name": MODEL_REPOSITORY_VOLUME,
             "mountPath": f"{MODEL_ROOT}/{name}/config.pbtxt",
             "subPath": f"{prefix}{name}/config.pbtxt",
             "readOnly": True,
         },
         {
-            "name": "model-repository",
+            "name": MODEL_REPOSITORY_VOLUME,
             "mountPath": f"{MODEL_ROOT}/{name}/{version}",
             "subPath": f"{prefix}{name}/{version}",
             "readOnly": True,
@@ -156,7 +159,7 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
         # model that failed to load is told apart from a crash.
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": _resources(server),
-        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, *storage.mounts],
+        "volumeMounts": [{"name": SHARED_MEMORY_VOLUME, "mountPath": "/dev/shm"}, *storage.mounts, *thaw(server.volume_mounts)],
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -171,8 +174,9 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
     pod_spec: dict[str, Any] = {
         "containers": [container],
         "volumes": [
-            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": server.shm_size}},
+            {"name": SHARED_MEMORY_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": server.shm_size}},
             *storage.volumes,
+            *thaw(server.volumes),
         ],
         # The grace period outlasts the preStop delay plus Triton's own drain of in-flight requests.
         "terminationGracePeriodSeconds": PRE_STOP_SECONDS + EXIT_TIMEOUT_SECONDS + 10,

@@ -55,6 +55,8 @@ def pod_shaping_fields(spec: Spec, *, model_name: str) -> Mapping[str, Any]:
         "priorityClassName": server.priority_class_name,
         "serviceAccountName": server.service_account_name,
         "imagePullSecrets": [{"name": name} for name in server.image_pull_secrets],
+        "volumes": thaw(server.volumes),
+        "volumeMounts": thaw(server.volume_mounts),
     }
     credentials = model.credentials_secret_name
     return {

@@ -157,6 +157,14 @@ def test_scheduling_passthrough() -> None:
     assert pod["imagePullSecrets"] == [{"name": "ngc"}]
 
 
+def test_extra_volumes_are_mounted_after_the_operators_own() -> None:
+    pod = _deployment({"model": {"repository": "file:///srv/models"}, "server": {"volumes": [{"name": "python", "hostPath": {"path": "/opt/python", "type": "Directory"}}], "volumeMounts": [{"name": "python", "mountPath": "/opt/python", "readOnly": True}]}})["spec"]["template"]["spec"]
+    assert [volume["name"] for volume in pod["volumes"]] == ["dshm", "model-repository", "python"]
+    assert pod["volumes"][-1] == {"name": "python", "hostPath": {"path": "/opt/python", "type": "Directory"}}
+    assert pod["containers"][0]["volumeMounts"][0]["name"] == "dshm"
+    assert pod["containers"][0]["volumeMounts"][-1] == {"name": "python", "mountPath": "/opt/python", "readOnly": True}
+
+
 def test_replicas_do_not_touch_the_pod_template() -> None:
     assert _deployment(replicas=1)["spec"]["template"] == _deployment(replicas=7)["spec"]["template"]
 

@@ -26,6 +26,8 @@ BASE = model_deployment()
         ({"traffic": {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "g"}]}}}, False),
         ({"service": {"type": "NodePort"}}, False),
         ({"server": {"args": []}}, False),
+        ({"server": {"volumes": [{"name": "python", "hostPath": {"path": "/opt/python", "type": "Directory"}}], "volumeMounts": [{"name": "python", "mountPath": "/opt/python", "readOnly": True}]}}, True),
+        ({"server": {"volumes": [], "volumeMounts": []}}, False),
     ],
 )
 def test_only_pod_shaping_changes_alter_the_revision(change: dict, changes_revision: bool) -> None:
