@@ -74,9 +74,10 @@ def _add_dev_parser(commands: Any) -> None:
     from tritonops.devcluster import dev
 
     parser = commands.add_parser(
-        "dev", help="a local control plane (and the test node agent) for trying tritonops on one machine: up, status, down",
+        "dev", help="a local control plane with real nodes for trying tritonops on one machine: up, status, down, exec",
         description="A local Kubernetes control plane on 127.0.0.1 (built from source the first time) with simulated GPU "
-        "nodes, the ModelDeployment CRD and the test node agent, left running in the background.",
+        "nodes, real nodes (a kubelet and containerd each, inside a loopback-only network namespace) and the ModelDeployment "
+        "CRD, left running in the background.",
     )
     dev.add_arguments(parser)
 

@@ -1,8 +1,9 @@
 """`make demo`, the README's main command, end to end: it must roll version 2 back, promote version 3 and clean up.
 
 The demo runs as `make demo` runs it: `python -m tritonops.demo` under tests/sandbox.sh, so in a
-loopback-only network namespace of its own, apart from this session's cluster and node agent (whose
-pods use the same 127.77.0.N addresses). It starts its own control plane, node agent and operator.
+loopback-only network namespace of its own, apart from this session's cluster (whose real nodes use the
+same 127.0.0.1N addresses and 127.88.N.0/24 pod subnets). It starts its own control plane and real
+nodes, and installs the operator with Helm from its image.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def test_make_demo_rolls_back_version_2_and_promotes_version_3(tmp_path: pathlib
     assert "analysis Passed" in text and "analysis Failed" in text
     assert "ModelDeployment demo/classifier" in text  # the `tritonops status` report
     assert "torn down" in text and "demo succeeded" in text
+    # The operator ran as users run it: a pod from its image, installed by Helm, on a real node.
+    assert "`helm install` of charts/tritonops" in text and "Ready on a real node" in text
     assert outcome["seconds"] < DEMO_TIMEOUT_SECONDS
 
     # Nothing it started is left running.

@@ -10,76 +10,38 @@ from __future__ import annotations
 
 import pathlib
 import re
-import subprocess
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
-from tests.harness.chart import helm_environment, run_helm
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.real_node import real_node_server_spec
 from tests.harness.resources import create, deployment_replicas, model_deployment, patch_spec, read, wait_phase
-from tritonops.devcluster import gobuild, images, network, nodes, versions
+from tritonops.devcluster import images, nodes
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
+from tritonops.devcluster.operator_release import HelmOperator, OperatorRelease
 from tritonops.devcluster.processes import wait_until
 
-CHART = pathlib.Path(__file__).parents[2] / "charts" / "tritonops"
 NAME = "doubler"
 ANALYSIS = {"intervalSeconds": 3, "failureLimit": 2, "minRequests": 20, "successRate": {"min": 0.95}}
 ROLLOUT = {"steps": [50], "stepSeconds": 6, "progressDeadlineSeconds": 90, "analysis": ANALYSIS}
 
 
-def _helm(*arguments: str, home: pathlib.Path, kubeconfig: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    helm = gobuild.ensure_binaries([versions.HELM])["helm"]
-    return run_helm(helm, helm_environment(home), *arguments, f"--kubeconfig={kubeconfig}")
-
-
 @pytest.fixture
 def installed_operator(
-    cluster: LocalCluster, kube_client: client.ApiClient, namespace: str, operator: OperatorProcess, tmp_path: pathlib.Path
-) -> Iterator[dict[str, Any]]:
-    """`helm install` of the chart watching the test's namespace; yields the operator pod's metrics address."""
-    cluster.load_image(images.image_archives(names=("operator",))["operator"].archive)
-    core = client.CoreV1Api(kube_client)
-    release_namespace = f"tritonops-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(body={"metadata": {"name": release_namespace}})
-    metrics_port, health_port = network.free_port(), network.free_port()
-    values = {
-        "watchNamespaces": [namespace],
-        "hostNetwork": True,
-        "extraEnv": [
-            {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
-            {"name": "KUBERNETES_SERVICE_PORT", "value": str(cluster.ports.apiserver)},
-        ],
-        "metrics": {"port": metrics_port},
-        "healthPort": health_port,
-        "scrapeNetworks": ["127.0.0.0/8"],
-        "nodeSelector": {nodes.REAL_NODE_LABEL: "true"},
-        "tolerations": [dict(nodes.REAL_NODE_TOLERATION)],
-        "image": {"pullPolicy": "Never"},
-    }
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
+    cluster: LocalCluster, namespace: str, operator: OperatorProcess, tmp_path: pathlib.Path
+) -> Iterator[OperatorRelease]:
+    """`helm install` of the chart watching the test's namespace, with the session's operator stopped meanwhile."""
+    release = HelmOperator(cluster=cluster, home=tmp_path / "helm", watch_namespaces=[namespace])
     operator.stop()
     try:
-        installed = _helm(
-            "install", "tritonops", str(CHART), "--namespace", release_namespace, "--wait", "--timeout=120s",
-            f"--values={values_file}",
-            home=tmp_path / "helm", kubeconfig=cluster.kubeconfig,
-        )
-        assert installed.returncode == 0, installed.stderr
-        (pod,) = core.list_namespaced_pod(release_namespace, label_selector="app.kubernetes.io/name=tritonops").items
-        yield {"pod": pod, "namespace": release_namespace, "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
-        _helm("uninstall", "tritonops", "--namespace", release_namespace, "--wait", home=tmp_path / "helm", kubeconfig=cluster.kubeconfig)
-        core.delete_namespace(release_namespace)
+        yield release.install()
     finally:
+        release.uninstall()
         operator.start()
 
 
@@ -90,9 +52,9 @@ def _metric(url: str, name: str) -> float:
 
 
 def test_the_operator_image_installed_by_helm_promotes_and_rolls_back_on_real_nodes(
-    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, installed_operator: dict[str, Any]
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, installed_operator: OperatorRelease
 ) -> None:
-    pod = installed_operator["pod"]
+    pod = client.CoreV1Api(kube_client).read_namespaced_pod(installed_operator.pod_name, installed_operator.namespace)
     (container,) = pod.status.container_statuses
     assert container.image == images.OPERATOR and container.ready and container.state.running is not None
     assert pod.spec.node_name in {node.name for node in nodes.REAL_NODES}
@@ -128,8 +90,8 @@ def test_the_operator_image_installed_by_helm_promotes_and_rolls_back_on_real_no
         timeout_seconds=60,
     )
     # The pod's own metrics endpoint counted both outcomes.
-    assert _metric(installed_operator["metrics"], "tritonops_promotions_total") >= 1
-    assert _metric(installed_operator["metrics"], "tritonops_rollbacks_total") >= 1
+    assert _metric(installed_operator.metrics_url, "tritonops_promotions_total") >= 1
+    assert _metric(installed_operator.metrics_url, "tritonops_rollbacks_total") >= 1
     # It never restarted: one container, from the image, the whole time.
-    (running,) = client.CoreV1Api(kube_client).read_namespaced_pod(pod.metadata.name, installed_operator["namespace"]).status.container_statuses
+    (running,) = client.CoreV1Api(kube_client).read_namespaced_pod(pod.metadata.name, installed_operator.namespace).status.container_statuses
     assert running.restart_count == 0

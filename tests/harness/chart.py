@@ -4,7 +4,6 @@ for a ServiceAccount's token, and the API server's count of refused (403) reques
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -172,12 +171,3 @@ def forbidden_requests(metrics_text: str) -> dict[str, int]:
 
 def new_forbidden(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
     return {key: count - before.get(key, 0) for key, count in after.items() if count > before.get(key, 0)}
-
-
-def helm_environment(home: pathlib.Path) -> dict[str, str]:
-    """Helm's cache, config and data under `home`, so that no test touches the user's own."""
-    return {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}
-
-
-def run_helm(helm: pathlib.Path, environment: Mapping[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(helm), *arguments], capture_output=True, text=True, timeout=240, check=False, env=dict(environment))

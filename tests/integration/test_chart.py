@@ -32,7 +32,7 @@ from tests.harness.resources import (
     create, crd_established, deployment_replicas, event_reasons_once, install_gateway_api_crds, model_deployment, patch_spec, read, wait_phase,
 )
 from tritonops.cli import main as tritonops
-from tritonops.devcluster import chart, gobuild, versions
+from tritonops.devcluster import chart, gobuild, operator_release, versions
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.processes import wait_until
@@ -82,11 +82,11 @@ def admin(chart_cluster: LocalCluster) -> Iterator[client.ApiClient]:
 
 @pytest.fixture(scope="module")
 def helm_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return harness.helm_environment(tmp_path_factory.mktemp("helm"))
+    return operator_release.helm_environment(tmp_path_factory.mktemp("helm"))
 
 
 def helm(binaries: Mapping[str, pathlib.Path], environment: Mapping[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return harness.run_helm(binaries["helm"], environment, *arguments)
+    return operator_release.run_helm(binaries["helm"], environment, *arguments)
 
 
 def _restricted_namespace(admin: client.ApiClient, name: str) -> None:

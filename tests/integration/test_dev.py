@@ -47,9 +47,12 @@ def test_dev_up_status_down(tmp_path: pathlib.Path) -> None:
         recorded = list(state.processes)
         kubeconfig = state_dir / dev.CLUSTER_DIRECTORY / "kubeconfig.yaml"
         assert state.kubeconfig == kubeconfig and f"export KUBECONFIG={kubeconfig}" in started.stdout
-        assert [process.name for process in state.processes] == [
-            "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "metrics-server", "node-agent", "operator",
-        ]
+        # Inside the loopback-only sandbox the real nodes start too: a kubelet and a containerd each.
+        real = [name for node in nodes.REAL_NODES for name in (f"kubelet@{node.name}", f"containerd@{node.name}")]
+        assert sorted(process.name for process in state.processes) == sorted(
+            ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "metrics-server", *real, "operator"]
+        )
+        assert state.real_nodes == tuple(node.name for node in nodes.REAL_NODES)
         assert "[tritonops dev]" in started.stderr and "[tritonops dev] control plane ready" in started.stderr
         # Every process outlived `dev up` (its parent, now gone) and is the one recorded.
         assert all(dev.is_running(process) for process in state.processes)
@@ -61,15 +64,20 @@ def test_dev_up_status_down(tmp_path: pathlib.Path) -> None:
         text = tritonops_dev("status", state_dir=state_dir, timeout=30)
         assert text.returncode == 0 and text.stdout.startswith("dev cluster up") and "answers /readyz" in text.stdout
 
-        # The cluster is usable: the simulated GPU nodes and the agent's nodes are Ready, and the CRD is served.
+        # The cluster is usable: the simulated GPU nodes and the real nodes are there, and the CRD is served.
         api_client = config.new_client_from_config(config_file=str(kubeconfig))
         try:
             names = {node.metadata.name for node in client.CoreV1Api(api_client).list_node().items}
-            assert {node.name for node in (*nodes.DEFAULT_NODES, *nodes.AGENT_NODES)} <= names
+            assert {node.name for node in (*nodes.DEFAULT_NODES, *nodes.REAL_NODES)} <= names
             crd = client.ApiextensionsV1Api(api_client).read_custom_resource_definition(dev.CRD_NAME)
             assert any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
         finally:
             api_client.close()
+
+        # `dev exec` runs a command in the cluster's network namespace, with its kubeconfig.
+        inside = tritonops_dev("exec", "--", "sh", "-c", 'readlink /proc/self/ns/net; echo "$KUBECONFIG"', state_dir=state_dir, timeout=30)
+        assert inside.returncode == 0, inside.stderr
+        assert inside.stdout.split() == [state.network_namespace, str(kubeconfig)]
 
         # A second `up` finds the running cluster instead of starting another.
         again = tritonops_dev("up", state_dir=state_dir, timeout=60)

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.harness.specs import model_deployment_body
+from tests.harness.specs import model_deployment, model_deployment_body
 from tritonops.demo import display, scenario
+from tritonops.devcluster import images, nodes
 
 STEPS = [33, 67]
 
@@ -130,13 +131,27 @@ def test_the_outcome_needs_version_2_rolled_back_and_version_3_promoted(rolled_b
     assert document["succeeded"] == all(expected) and document["load"] == {"1": {"success": 10, "failure": 0}}
 
 
-def test_the_model_deployment_lands_on_agent_nodes_with_short_steps(tmp_path: pathlib.Path) -> None:
-    manifest = scenario.model_deployment(tmp_path)
+def test_the_model_deployment_lands_on_real_nodes_with_torch_mounted_and_short_steps(tmp_path: pathlib.Path) -> None:
+    site_packages = tmp_path / "site-packages"
+    manifest = scenario.model_deployment(tmp_path, site_packages=site_packages)
     spec = manifest["spec"]
+    server = spec["server"]
     assert spec["model"] == {"repository": f"file://{tmp_path}", "version": "1"}
-    assert spec["server"]["gpu"] == {"count": 1, "products": ["NVIDIA-L4"]}
-    assert spec["server"]["tolerations"][0]["key"] == "tritonops.dev/node-agent"
+    assert server["image"] == images.TRITON
+    assert server["gpu"] == {"count": 1, "products": ["NVIDIA-L4"]}
+    assert server["tolerations"] == [dict(nodes.REAL_NODE_TOLERATION)]
+    # model.py finds torch where the volume mounts this environment's site-packages, read-only.
+    (volume,) = server["volumes"]
+    (mount,) = server["volumeMounts"]
+    assert volume["hostPath"]["path"] == str(site_packages) and mount["name"] == volume["name"] and mount["readOnly"] is True
+    assert server["env"] == [{"name": "TRITONOPS_MODEL_PYTHONPATH", "value": mount["mountPath"]}]
     assert spec["rollout"]["stepSeconds"] <= 10 and spec["rollout"]["analysis"]["intervalSeconds"] <= 5
+    # The spec is one the operator can parse.
+    assert model_deployment(spec).spec.server.volume_mounts[0]["mountPath"] == scenario.TORCH_MOUNT
+
+
+def test_torch_is_found_in_the_site_packages_the_pods_mount() -> None:
+    assert (scenario.torch_site_packages() / "torch" / "__init__.py").is_file()
 
 
 def test_the_request_accepts_probabilities_only() -> None:

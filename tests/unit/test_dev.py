@@ -25,9 +25,9 @@ def _state(directory: pathlib.Path, *processes: dev.RecordedProcess) -> dev.DevS
         ports={"apiserver": 6443, "etcd_client": 2379},
         processes=tuple(processes),
         started_at="2026-01-02T03:04:05Z",
-        agent_work_dir=directory / "node-agent",
-        agent_nodes=("agent-0", "agent-1"),
+        real_nodes=("127.0.0.11", "127.0.0.12"),
         operator=True,
+        network_namespace="net:[4026531999]",
     )
 
 
@@ -47,7 +47,7 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_the_state_round_trips_through_dev_json(tmp_path: pathlib.Path) -> None:
-    state = _state(tmp_path, dev.RecordedProcess("etcd", 11, 1234, "/logs/etcd.log"), dev.RecordedProcess("node-agent", 12, None))
+    state = _state(tmp_path, dev.RecordedProcess("etcd", 11, 1234, "/logs/etcd.log"), dev.RecordedProcess("kubelet@127.0.0.11", 12, None))
     path = dev.write_state(state)
     assert path == tmp_path / dev.STATE_FILE
     document = json.loads(path.read_text())
@@ -70,7 +70,7 @@ def test_a_state_file_we_did_not_write_is_refused_with_its_path(tmp_path: pathli
 
 
 def test_remove_state_removes_only_what_dev_up_writes(tmp_path: pathlib.Path) -> None:
-    for directory in (dev.CLUSTER_DIRECTORY, dev.AGENT_DIRECTORY):
+    for directory in (dev.CLUSTER_DIRECTORY,):
         (tmp_path / directory / "deep").mkdir(parents=True)
         (tmp_path / directory / "deep" / "file").write_text("x")
     (tmp_path / dev.STATE_FILE).write_text("{}")
@@ -133,36 +133,18 @@ def test_terminate_stops_the_recorded_process_and_leaves_others_alone(sleeper: s
     assert sleeper.wait(timeout=5) is not None and dev.process_stat(sleeper.pid) is None
 
 
-def test_leftover_tritonservers_are_found_by_the_agent_work_directory(tmp_path: pathlib.Path) -> None:
-    work_dir = tmp_path / "node-agent"
-    work_dir.mkdir()
-    program = tmp_path / "bin" / "tritonserver"
-    program.parent.mkdir()
-    program.symlink_to("/bin/sh")
-    # "; :" keeps the shell from replacing itself with sleep, so the command line stays tritonserver's.
-    process = subprocess.Popen([str(program), "-c", "sleep 30; :", f"--model-repository={work_dir}/pods/x"], start_new_session=True)
-    other = subprocess.Popen([str(program), "-c", "sleep 30; :", "--model-repository=/elsewhere"], start_new_session=True)
-    try:
-        found: list[int] = []
-        for _ in range(50):
-            found = dev.leftover_tritonservers(work_dir)
-            if process.pid in found:
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
-        assert process.pid in found and other.pid not in found
-        # The shell may show a forked child with its own command line for a moment: it is in the same session.
-        assert all(_session(pid) in (process.pid, None) for pid in found)
-    finally:
-        for started in (process, other):
-            os.killpg(started.pid, signal.SIGKILL)
-            started.wait()
-
-
-def _session(pid: int) -> int | None:
-    try:
-        return os.getsid(pid)
-    except ProcessLookupError:
-        return None
+def test_exec_enters_the_recorded_network_namespace_of_a_live_process(tmp_path: pathlib.Path, sleeper: subprocess.Popen[bytes]) -> None:
+    alive = dev.RecordedProcess("etcd", sleeper.pid, dev.start_ticks(sleeper.pid))
+    ours = os.readlink("/proc/self/ns/net")
+    inside = dataclasses.replace(_state(tmp_path, alive), network_namespace=ours)
+    assert dev.exec_command(inside, ["kubectl", "get", "pods"]) == ["nsenter", f"--net=/proc/{sleeper.pid}/ns/net", "--", "kubectl", "get", "pods"]
+    # Outside a namespace of its own, the command runs as it is.
+    assert dev.exec_command(dataclasses.replace(inside, network_namespace=""), ["kubectl"]) == ["kubectl"]
+    # A pid reused by a process elsewhere, or no live process at all, is refused.
+    with pytest.raises(dev.DevError, match="no longer in"):
+        dev.exec_command(dataclasses.replace(inside, network_namespace="net:[1]"), ["kubectl"])
+    with pytest.raises(dev.DevError, match="namespace is gone"):
+        dev.exec_command(dataclasses.replace(inside, processes=(dev.RecordedProcess("etcd", 999_999_999, 1),)), ["kubectl"])
 
 
 # -- status and down -----------------------------------------------------------------------------------------
@@ -217,6 +199,8 @@ def test_usage_lines_name_the_kubeconfig_and_how_to_run_the_operator(tmp_path: p
     assert f"export KUBECONFIG={state.kubeconfig}" in with_operator and "the operator runs already" in with_operator
     without = "\n".join(dev.usage_lines(dataclasses.replace(state, operator=False)))
     assert f"tritonops run --kubeconfig {state.kubeconfig}" in without and "--scrape-network 127.0.0.0/8" in without
+    assert "tritonops dev exec -- kubectl" in with_operator and "127.0.0.11" in with_operator
+    assert "dev exec" not in "\n".join(dev.usage_lines(dataclasses.replace(state, real_nodes=(), network_namespace="")))
 
 
 # -- the command line ----------------------------------------------------------------------------------------
@@ -225,8 +209,9 @@ def test_usage_lines_name_the_kubeconfig_and_how_to_run_the_operator(tmp_path: p
 def test_dev_subcommands_parse() -> None:
     parser = cli._parser()
     up = parser.parse_args(["dev", "up", "--state-dir", "/tmp/x", "--operator"])
-    assert (up.command, up.dev_command, up.state_dir, up.operator, up.node_agent) == ("dev", "up", pathlib.Path("/tmp/x"), True, True)
-    assert parser.parse_args(["dev", "up", "--no-node-agent"]).node_agent is False
+    assert (up.command, up.dev_command, up.state_dir, up.operator) == ("dev", "up", pathlib.Path("/tmp/x"), True)
+    run = parser.parse_args(["dev", "exec", "--", "kubectl", "get", "pods", "-A"])
+    assert run.dev_command == "exec" and run.exec_arguments[-4:] == ["kubectl", "get", "pods", "-A"]
     status = parser.parse_args(["dev", "status", "-o", "json"])
     assert (status.dev_command, status.output, status.state_dir) == ("status", "json", None)
     assert parser.parse_args(["dev", "down"]).dev_command == "down"

@@ -1,9 +1,10 @@
 """`make demo`: a canary release on one machine, with a broken version rolled back and a good one promoted.
 
-It starts the local control plane (SPEC section 6), the test node agent (pods on its nodes run as real
-tritonserver processes on 127.77.0.N) and the operator; packages a small PyTorch classifier with
-`tritonops package --format python` into a file:// model repository; deploys version 1 on three Triton
-pods; sends bounded load through the Ready pods all along; rolls out version 2, whose every request fails
+It starts the local control plane (SPEC section 6) with its real nodes (a kubelet and containerd each,
+whose pods are containers on 127.x addresses) and installs the operator with `helm install` from its
+image, at its production settings; packages a small PyTorch classifier with `tritonops package --format
+python` into a file:// model repository; deploys version 1 on three Triton pods (the Triton image, with
+this environment's torch mounted read-only through spec.server.volumes); sends bounded load through the Ready pods all along; rolls out version 2, whose every request fails
 inside torch, and prints the automatic rollback as it happens; rolls out version 3 and prints its steps,
 analyses and promotion; prints `tritonops status`; and tears everything down, on Ctrl-C and on errors
 too. Run it inside a loopback-only network namespace (`make demo` uses tests/sandbox.sh).
@@ -163,8 +164,21 @@ def classifier_request() -> Any:
     return Request(input_name="INPUT__0", output_name="OUTPUT__0", values=values, datatype="FP32", check=check)
 
 
-def model_deployment(repository: pathlib.Path) -> dict[str, Any]:
-    from tritonops.devcluster import nodes
+# Where the Triton pods mount the site-packages that hold torch: the python backend's model.py adds
+# TRITONOPS_MODEL_PYTHONPATH to sys.path. A user would build an image with torch instead (as NGC's
+# -pyt-python- images are); mounting this environment's keeps the demo's image small and its build short.
+TORCH_MOUNT = "/opt/tritonops/python"
+
+
+def torch_site_packages() -> pathlib.Path:
+    import torch
+
+    return pathlib.Path(torch.__file__).resolve().parents[1]
+
+
+def model_deployment(repository: pathlib.Path, *, site_packages: pathlib.Path) -> dict[str, Any]:
+    from tritonops.devcluster import images, nodes
+    from tritonops.devcluster.triton import MODEL_PYTHONPATH_VARIABLE
 
     return {
         "apiVersion": f"{constants.GROUP}/{constants.VERSION}",
@@ -172,8 +186,16 @@ def model_deployment(repository: pathlib.Path) -> dict[str, Any]:
         "metadata": {"name": NAME, "namespace": NAMESPACE},
         "spec": {
             "model": {"repository": f"file://{repository}", "version": "1"},
-            # One L4 per pod and the agent nodes' taint tolerated: the pods land on the node agent's nodes.
-            "server": {"gpu": {"count": 1, "products": [nodes.L4]}, "tolerations": [dict(nodes.AGENT_TOLERATION)], "startupTimeoutSeconds": 120},
+            # One L4 per pod and the real nodes' taint tolerated: the pods land on the real nodes.
+            "server": {
+                "image": images.TRITON,
+                "gpu": {"count": 1, "products": [nodes.L4]},
+                "tolerations": [dict(nodes.REAL_NODE_TOLERATION)],
+                "startupTimeoutSeconds": 120,
+                "env": [{"name": MODEL_PYTHONPATH_VARIABLE, "value": TORCH_MOUNT}],
+                "volumes": [{"name": "torch", "hostPath": {"path": str(site_packages), "type": "Directory"}}],
+                "volumeMounts": [{"name": "torch", "mountPath": TORCH_MOUNT, "readOnly": True}],
+            },
             "replicas": REPLICAS,
             "rollout": ROLLOUT,
         },
@@ -241,7 +263,7 @@ class Demo:
         self.say = say or (lambda message: print(message, flush=True))
         self.outcome = Outcome()
         self.versions: dict[str, str] = {}
-        self.watched: list[Any] = []  # ManagedProcess-like: running(), name, log_tail()
+        self.operator_pod: tuple[str, str] | None = None  # (namespace, name) once installed
         self.kube: Any = None
         self.load: Any = None
         # The last rollout line and analysis printed: a line is printed only when they change.
@@ -290,50 +312,44 @@ class Demo:
         from tritonops.devcluster import dev
         from tritonops.devcluster.cluster import LocalCluster
         from tritonops.devcluster.load import LoadGenerator
-        from tritonops.devcluster.node_agent import NodeAgentProcess
-        from tritonops.devcluster.operator_process import OperatorProcess
+        from tritonops.devcluster.operator_release import HelmOperator
 
         self.repository.mkdir(parents=True, exist_ok=True)
+        # The Triton pods run as uid 1000 and read the repository through a hostPath volume.
+        self.repository.chmod(0o755)
         packaging = PackagingJob(package_steps(self.repository, self.staging), self.work_dir).start()
         stack.callback(packaging.cancel)
 
-        self.heading("1/6 the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server)")
-        cluster = LocalCluster(
-            directory=self.work_dir / "cluster", progress=lambda message: self.stamp(f"cluster: {message}"), real_node_specifications=()
-        )
+        self.heading("1/6 the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server) and real nodes")
+        cluster = LocalCluster(directory=self.work_dir / "cluster", progress=lambda message: self.stamp(f"cluster: {message}"))
         stack.callback(self._stopping("the control plane", cluster.stop))
         cluster.start()
         dev.install_crds(cluster.kubeconfig)
         self.stamp("ModelDeployment CRD installed")
         self.mark("controlPlane")
 
-        self.heading("2/6 the test node agent (its pods run as real tritonserver) and the operator")
-        agent = NodeAgentProcess(kubeconfig=cluster.kubeconfig, work_dir=self.work_dir / "node-agent")
-        stack.callback(self._stopping("the node agent and its tritonservers", agent.stop))
-        agent.start()
-        self.stamp(f"node agent Ready: nodes {', '.join(f'{node.name} ({node.pod_address})' for node in agent.nodes)}, one NVIDIA-L4 each")
-        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=self.work_dir / "operator.log", resync_seconds=3.0)
-        stack.callback(self._stopping("the operator", operator.stop))
-        operator.start()
-        self.stamp(f"operator running (tritonops run), log {operator.log}")
-        assert agent.process is not None and operator.process is not None
-        self.watched = [agent.process, operator.process]
-        self.mark("operatorAndAgent")
+        self.kube = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+        stack.callback(self.kube.close)
+        self._create_namespace()
+        self.heading("2/6 the operator: `helm install` of charts/tritonops, from the image the Containerfile builds")
+        release = HelmOperator(cluster=cluster, home=self.work_dir / "helm", watch_namespaces=[NAMESPACE])
+        stack.callback(self._stopping("the operator (helm uninstall)", release.uninstall))
+        installed = release.install()
+        self.stamp(f"operator pod {installed.namespace}/{installed.pod_name} Ready on a real node (resync 60 s, leader election on)")
+        self.operator_pod = (installed.namespace, installed.pod_name)
+        self.mark("operatorInstalled")
 
         self.heading("3/6 packaging the model with `tritonops package --format python`")
         self._report_packaging(packaging)
         self.mark("packaged")
 
-        self.kube = config.new_client_from_config(config_file=str(cluster.kubeconfig))
-        stack.callback(self.kube.close)
-        self._create_namespace()
         self.heading(f"4/6 version 1 on {REPLICAS} Triton pods, with load at {LOAD_RATE:g} requests/s through the Ready pods")
         remaining = max(self.deadline - time.monotonic(), 1.0)
         self.load = LoadGenerator(
             self.kube, NAMESPACE, NAME, model=NAME, request=classifier_request(), rate=LOAD_RATE,
             max_seconds=remaining, max_requests=int(LOAD_RATE * remaining) + 1, timeout_seconds=2.0, workers=16,
         )
-        body = model_deployment(self.repository)
+        body = model_deployment(self.repository, site_packages=torch_site_packages())
         self.say(f"ModelDeployment {NAMESPACE}/{NAME}: replicas {REPLICAS}, rollout {json.dumps(ROLLOUT)}")
         client.CustomObjectsApi(self.kube).create_namespaced_custom_object(constants.GROUP, constants.VERSION, NAMESPACE, constants.PLURAL, body)
         self.load.start()
@@ -423,9 +439,7 @@ class Demo:
         deadline = min(time.monotonic() + timeout, self.deadline)
         load_shown = 0.0
         while True:
-            for process in self.watched:
-                if not process.running():
-                    raise DemoError(f"{process.name} exited (code {process.popen.returncode}); its log ends with:\n{process.log_tail()}")
+            self._check_operator()
             body = self.read()
             self.versions.update(display.revisions(body))
             current = display.view(body)
@@ -444,6 +458,20 @@ class Demo:
             if time.monotonic() > deadline:
                 raise DemoError(f"timed out waiting for {what}: phase {current.phase}, {current.message}")
             time.sleep(POLL_SECONDS)
+
+    def _check_operator(self) -> None:
+        """The demo is about the operator: stop at once if its pod restarted or stopped running."""
+        from kubernetes import client
+
+        if self.operator_pod is None:
+            return
+        namespace, name = self.operator_pod
+        pod = client.CoreV1Api(self.kube).read_namespaced_pod(name, namespace)
+        for container in (pod.status.container_statuses if pod.status else None) or []:
+            if container.restart_count or container.state is None or container.state.running is None:
+                last = container.last_state.terminated if container.last_state else None
+                said = f": exit code {last.exit_code}, {last.reason}, {(last.message or '').strip()[-500:]}" if last else ""
+                raise DemoError(f"the operator pod {namespace}/{name} restarted {container.restart_count} time(s){said}")
 
     def _load_by_version(self) -> dict[str, tuple[int, int]]:
         if self.load is None:
@@ -532,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.result is not None:
             arguments.result.write_text(json.dumps({**demo.outcome.as_json(), "exitStatus": status}, indent=2) + "\n")
         if keep or status != 0:
-            demo.say(f"logs and files kept in {work_dir} (operator.log, node-agent/, cluster/logs/)")
+            demo.say(f"logs and files kept in {work_dir} (cluster/logs/, cluster/nodes/, repository/)")
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
     return status

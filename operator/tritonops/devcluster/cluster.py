@@ -23,7 +23,7 @@ STATE_FILE = "cluster.json"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 # kwok hands its pods addresses from this range. Nothing listens on them, but they are loopback all the
 # same, so that nothing that follows a pod's IP (a metrics scrape, a load generator) can ever leave
-# 127.0.0.0/8. The node agent's pods use 127.77.0.0/24 (nodes.AGENT_NODES), outside this range.
+# 127.0.0.0/8. The real nodes' pods use their own 127.88.N.0/24 subnets (nodes.REAL_NODES), outside this range.
 POD_CIDR = "127.200.0.0/16"
 METRICS_SERVER_API = "v1beta1.metrics.k8s.io"
 
@@ -281,7 +281,7 @@ class LocalCluster:
                 f"--cluster-signing-key-file={credentials.ca.key}",
                 "--use-service-account-credentials=true",
                 "--leader-elect=false",
-                # Pod IPs are loopback (POD_CIDR and the node agent's addresses), which Endpoints and
+                # Pod IPs are loopback (POD_CIDR and the real nodes' subnets), which Endpoints and
                 # EndpointSlices may not hold: those two controllers could only fail and retry. Nothing
                 # here routes through Services (no kube-proxy); traffic goes to pod IPs directly.
                 "--controllers=*,-endpoints-controller,-endpointslice-controller",
@@ -316,7 +316,7 @@ class LocalCluster:
                 str(binaries["kwok"]),
                 f"--kubeconfig={kubeconfig}",
                 f"--config={kwok_config}",
-                # Only the nodes that carry kwok's annotation: the agent nodes (nodes.AGENT_NODES) do not.
+                # Only the nodes that carry kwok's annotation: the real nodes (nodes.REAL_NODES) do not.
                 f"--manage-nodes-with-annotation-selector={nodes.KWOK_ANNOTATION}={nodes.KWOK_ANNOTATION_VALUE}",
                 f"--cidr={POD_CIDR}",
                 f"--node-ip={nodes.NODE_ADDRESS}",
@@ -451,15 +451,25 @@ def kwok_configuration(kwok_module: pathlib.Path) -> str:
     return "\n---\n".join(path.read_text() for path in documents)
 
 
+def stop_real_nodes_from_state(directory: pathlib.Path) -> bool:
+    """Tear down the real nodes of a cluster that another process started; False if it recorded none."""
+    state_file = directory / STATE_FILE
+    if not state_file.exists():
+        return False
+    recorded = json.loads(state_file.read_text()).get("real_nodes") or {}
+    if not recorded.get("nodes"):
+        return False
+    real_nodes.RealNodes.clean_up_from_state(recorded)
+    return True
+
+
 def stop_from_state(directory: pathlib.Path) -> bool:
     """Stop a cluster that another process started, by the process ids it recorded."""
     state_file = directory / STATE_FILE
     if not state_file.exists():
         return False
+    stop_real_nodes_from_state(directory)
     state = json.loads(state_file.read_text())
-    recorded = state.get("real_nodes") or {}
-    if recorded.get("nodes"):
-        real_nodes.RealNodes.clean_up_from_state(recorded)
     for pid in reversed(list(state["processes"].values())):
         stop_process_group(int(pid))
     state_file.unlink(missing_ok=True)

@@ -126,7 +126,8 @@ class Containerd:
         shim_directory = self.binaries["containerd-shim-runc-v2"].parent
         environment["PATH"] = f"{shim_directory}:{environment.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
         self.process = start_process(
-            name=f"containerd@{self.paths.directory.name}",
+            # The node directory holds it: one name per node, as the kubelet has.
+            name=f"containerd@{self.paths.directory.parent.name}",
             command=[str(self.binaries["containerd"]), f"--config={self.paths.config}", "--log-level=warn"],
             log=self.paths.log,
             environment=environment,

@@ -1,23 +1,24 @@
 """`tritonops dev up | status | down`: the local control plane of SPEC section 6, left running for trying things by hand.
 
 `dev up` starts what the tests start (LocalCluster: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, kwok with simulated GPU nodes, metrics-server), installs the ModelDeployment CRD, starts
-the test node agent (its nodes run their pods as real tritonserver processes on 127.77.0.N), and with
-`--operator` the operator too. Each runs in a session of its own, so they outlive the command; what is
+kube-scheduler, kwok with simulated GPU nodes, metrics-server, and the real nodes, a kubelet and
+containerd each, whose pods are containers), installs the ModelDeployment CRD, and with `--operator`
+the operator too. The real nodes put a bridge and veth pairs in the network namespace they run in, so
+they start only inside a loopback-only namespace (`tests/sandbox.sh tritonops dev up`, then
+`tritonops dev exec -- kubectl ...` to reach it); in the caller's own namespace `dev up` starts the
+control plane with kwok's simulated nodes alone. Each runs in a session of its own, so they outlive the command; what is
 needed to find them again goes to the state directory (default ~/.cache/tritonops/dev, or
 $TRITONOPS_DEV_DIR, or --state-dir):
 
     dev.json           this file's record: process ids (with their start times, so that a reused pid is
                        never signalled), ports, the kubeconfig and the API server's URL
     cluster/           LocalCluster's directory: kubeconfig.yaml, pki/, etcd/, logs/, cluster.json
-    node-agent/        the node agent's work directory and log (and each pod's tritonserver log)
     operator.log       the operator's log, with --operator
 
 `dev status` says whether each recorded process is alive and whether the API server answers `/readyz`;
-`dev down` stops them (newest first, each by its own process group), stops any tritonserver the node
-agent left behind, and removes the state. Unlike the tests, `dev up` runs in the caller's network
-namespace: every component binds to 127.0.0.1 (the agent's pods to 127.77.0.N), and nothing is contacted
-outside 127.0.0.0/8.
+`dev down` tears the real nodes down (their containers, mounts, cgroups and bridges), stops the rest
+(newest first, each by its own process group), and removes the state. Every component binds to
+127.0.0.1 (pods to 127.x addresses), and nothing is contacted outside 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -44,19 +45,16 @@ import yaml
 STATE_DIRECTORY_VARIABLE = "TRITONOPS_DEV_DIR"
 STATE_FILE = "dev.json"
 CLUSTER_DIRECTORY = "cluster"
-AGENT_DIRECTORY = "node-agent"
 OPERATOR_LOG = "operator.log"
 # Everything `dev up` writes in the state directory: `dev down` removes these names and nothing else, so a
 # --state-dir that points at a directory holding other files loses none of them.
-OWNED_ENTRIES = (STATE_FILE, CLUSTER_DIRECTORY, AGENT_DIRECTORY, OPERATOR_LOG, f".{STATE_FILE}.tmp")
+OWNED_ENTRIES = (STATE_FILE, CLUSTER_DIRECTORY, OPERATOR_LOG, f".{STATE_FILE}.tmp")
 STATE_FORMAT = 1
 CRD_DIRECTORY = pathlib.Path(__file__).resolve().parents[3] / "crds"
 CRD_NAME = "modeldeployments.inference.tritonops.dev"
 
 # Exit statuses of `dev status` (as `systemctl status`: 3 is "not running").
 HEALTHY, UNHEALTHY, NOT_UP = 0, 1, 3
-# The node agent stops its tritonservers (up to 5 s) and deletes its nodes before it exits.
-AGENT_GRACE_SECONDS = 25.0
 GRACE_SECONDS = 10.0
 
 Progress = Callable[[str], None]
@@ -100,9 +98,10 @@ class DevState:
     ports: Mapping[str, int]
     processes: tuple[RecordedProcess, ...]  # in start order
     started_at: str
-    agent_work_dir: pathlib.Path
-    agent_nodes: tuple[str, ...] = ()
+    real_nodes: tuple[str, ...] = ()
     operator: bool = False
+    # The network namespace the processes run in (/proc/PID/ns/net of the first), for `dev exec`.
+    network_namespace: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,9 +111,9 @@ class DevState:
             "ports": dict(self.ports),
             "processes": [process.as_json() for process in self.processes],
             "startedAt": self.started_at,
-            "agentWorkDir": str(self.agent_work_dir),
-            "agentNodes": list(self.agent_nodes),
+            "realNodes": list(self.real_nodes),
             "operator": self.operator,
+            "networkNamespace": self.network_namespace,
         }
 
     @classmethod
@@ -128,9 +127,9 @@ class DevState:
             ports={str(key): int(value) for key, value in dict(document.get("ports") or {}).items()},
             processes=tuple(RecordedProcess.from_json(entry) for entry in document.get("processes") or []),
             started_at=str(document.get("startedAt") or ""),
-            agent_work_dir=pathlib.Path(document.get("agentWorkDir") or directory / AGENT_DIRECTORY),
-            agent_nodes=tuple(str(name) for name in document.get("agentNodes") or []),
+            real_nodes=tuple(str(name) for name in document.get("realNodes") or []),
             operator=bool(document.get("operator")),
+            network_namespace=str(document.get("networkNamespace") or ""),
         )
 
 
@@ -253,13 +252,6 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def leftover_tritonservers(agent_work_dir: pathlib.Path) -> list[int]:
-    """tritonserver processes whose command line names the agent's work directory (its pods' repositories)."""
-    from tritonops.devcluster.processes import tritonserver_processes
-
-    return tritonserver_processes(argument_containing=str(agent_work_dir.resolve()))
-
-
 # -- the API server ------------------------------------------------------------------------------------
 
 
@@ -369,17 +361,10 @@ def _recorded(name: str, pid: int, log: pathlib.Path | str) -> RecordedProcess:
     return RecordedProcess(name=name, pid=pid, start_ticks=start_ticks(pid), log=str(log))
 
 
-def up(
-    directory: pathlib.Path,
-    *,
-    operator: bool = False,
-    agent: bool = True,
-    progress: Progress,
-) -> tuple[DevState, bool]:
+def up(directory: pathlib.Path, *, operator: bool = False, progress: Progress) -> tuple[DevState, bool]:
     """Start the dev cluster, or find the one already running: (its state, whether it was started now)."""
-    from tritonops.devcluster import network
-    from tritonops.devcluster.cluster import LocalCluster
-    from tritonops.devcluster.node_agent import NodeAgentProcess
+    from tritonops.devcluster import cluster as cluster_module
+    from tritonops.devcluster import network, nodes
     from tritonops.devcluster.operator_process import OperatorProcess
 
     existing = read_state(directory)
@@ -389,30 +374,29 @@ def up(
             return existing, False
         progress(f"a previous dev cluster in {directory} is partly gone ({len(running)}/{len(existing.processes)} processes alive): stopping it first")
         down(directory, progress=progress)
-    elif (directory / CLUSTER_DIRECTORY).exists() or (directory / AGENT_DIRECTORY).exists():
-        # An `up` killed before it wrote its state: nothing recorded to stop, only files to clear.
+    elif (directory / CLUSTER_DIRECTORY).exists():
+        # An `up` killed before it wrote its state: stop what its cluster recorded, then clear the files.
+        cluster_module.stop_from_state(directory / CLUSTER_DIRECTORY)
         remove_state(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    if not network.is_loopback_only_namespace():
-        progress("running in this machine's network namespace: every component binds to 127.0.0.1 (agent pods to 127.77.0.N)")
-
-    cluster = LocalCluster(directory=directory / CLUSTER_DIRECTORY, progress=progress, real_node_specifications=())
-    node_agent = NodeAgentProcess(kubeconfig=cluster.kubeconfig, work_dir=directory / AGENT_DIRECTORY)
+    isolated = network.is_loopback_only_namespace()
+    if not isolated:
+        progress("running in this machine's network namespace: every component binds to 127.0.0.1, and the real nodes "
+                 "(whose pods need a bridge) are left out; run `tests/sandbox.sh tritonops dev up` for them")
+    specifications = nodes.REAL_NODES if isolated else ()
+    cluster = cluster_module.LocalCluster(directory=directory / CLUSTER_DIRECTORY, progress=progress, real_node_specifications=specifications)
     operator_process = OperatorProcess(kubeconfig=cluster.kubeconfig, log=directory / OPERATOR_LOG) if operator else None
     try:
         with _loopback_environment():
             cluster.start()
             progress("installing the ModelDeployment CRD")
             install_crds(cluster.kubeconfig)
-            if agent:
-                progress(f"starting the node agent ({len(node_agent.nodes)} nodes whose pods run as real tritonserver)")
-                node_agent.start()
             if operator_process is not None:
                 progress("starting the operator (tritonops run)")
                 operator_process.start()
         processes = [_recorded(process.name, process.pid, process.log) for process in cluster.processes]
-        if node_agent.process is not None:
-            processes.append(_recorded("node-agent", node_agent.process.pid, node_agent.log))
+        for node in cluster.real_nodes.nodes:
+            processes += [_recorded(f"{process.name}", process.pid, process.log) for process in node.watched()]
         if operator_process is not None and operator_process.process is not None:
             processes.append(_recorded("operator", operator_process.process.pid, operator_process.log))
         ports = {field.name: int(getattr(cluster.ports, field.name)) for field in dataclasses.fields(cluster.ports)}
@@ -426,16 +410,15 @@ def up(
             ports=ports,
             processes=tuple(processes),
             started_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            agent_work_dir=node_agent.work_dir,
-            agent_nodes=tuple(node.name for node in node_agent.nodes) if agent else (),
+            real_nodes=tuple(node.node.name for node in cluster.real_nodes.nodes),
             operator=operator,
+            network_namespace=os.readlink("/proc/self/ns/net") if isolated else "",
         )
         write_state(state)
     except BaseException:
         progress("start failed: stopping what was started")
         if operator_process is not None:
             operator_process.stop()
-        node_agent.stop()
         cluster.stop()
         remove_state(directory)
         raise
@@ -443,7 +426,9 @@ def up(
 
 
 def down(directory: pathlib.Path, *, progress: Progress) -> list[str]:
-    """Stop every recorded process (newest first) and leftover tritonservers, then remove the state; what was stopped."""
+    """Tear the real nodes down, stop every recorded process (newest first), then remove the state; what was stopped."""
+    from tritonops.devcluster import cluster as cluster_module
+
     try:
         state = read_state(directory)
     except UnreadableState:
@@ -451,16 +436,13 @@ def down(directory: pathlib.Path, *, progress: Progress) -> list[str]:
         progress(f"{directory / STATE_FILE} is unreadable: removing the state without stopping anything")
     stopped: list[str] = []
     if state is not None:
+        # Containers first: their shims leave the process groups that the recorded processes lead.
+        if state.real_nodes and cluster_module.stop_real_nodes_from_state(directory / CLUSTER_DIRECTORY):
+            progress(f"tore down the real nodes {', '.join(state.real_nodes)} (containers, mounts, cgroups, bridges)")
         for process in reversed(state.processes):
-            grace = AGENT_GRACE_SECONDS if process.name == "node-agent" else GRACE_SECONDS
-            if terminate(process, grace_seconds=grace):
+            if terminate(process, grace_seconds=GRACE_SECONDS):
                 stopped.append(process.name)
                 progress(f"stopped {process.name} (pid {process.pid})")
-        for pid in leftover_tritonservers(state.agent_work_dir):
-            leftover = _recorded("tritonserver", pid, "")
-            if terminate(leftover, grace_seconds=5):
-                stopped.append(f"tritonserver {pid}")
-                progress(f"stopped a tritonserver the node agent left behind (pid {pid})")
     remove_state(directory)
     return stopped
 
@@ -518,26 +500,42 @@ def render_status(report: StatusReport) -> list[str]:
 
 
 def usage_lines(state: DevState) -> list[str]:
+    from tritonops.devcluster import images, nodes
+
     kubeconfig = state.kubeconfig
     lines = [
         f"kubeconfig: {kubeconfig}",
         "",
         f"  export KUBECONFIG={kubeconfig}",
-        "  kubectl get nodes                      # kwok's simulated GPU nodes, and agent-N (real Triton)",
+        "  kubectl get nodes                      # kwok's simulated GPU nodes, and the real nodes when inside the sandbox",
         "  kubectl explain modeldeployment.spec   # the CRD is installed",
     ]
     if state.operator:
         lines.append(f"  the operator runs already (log {state.directory / OPERATOR_LOG})")
     else:
         lines.append(f"  tritonops run --kubeconfig {kubeconfig} --liveness off --metrics-address 127.0.0.1 --scrape-network 127.0.0.0/8")
-    if state.agent_nodes:
+    if state.real_nodes:
         lines += [
-            "  # pods on the agent nodes run as real tritonserver (file:// repositories, python backend): give a",
-            "  # ModelDeployment spec.server: {gpu: {count: 1, products: [NVIDIA-L4]},",
-            "  #   tolerations: [{key: tritonops.dev/node-agent, operator: Equal, value: 'true', effect: NoSchedule}]}",
+            f"  # real nodes {', '.join(state.real_nodes)} run Triton pods as containers, in the namespace {state.network_namespace}:",
+            "  #   tritonops dev exec -- kubectl get pods -A   # runs a command in that namespace",
+            f"  # give a ModelDeployment spec.server: {{image: {images.TRITON}, gpu: {{count: 1, products: [{nodes.L4}]}},",
+            f"  #   tolerations: [{json.dumps(nodes.REAL_NODE_TOLERATION)}]}}",
         ]
     lines += ["  tritonops dev status", "  tritonops dev down                     # stops everything and removes the state"]
     return lines
+
+
+def exec_command(state: DevState, command: list[str]) -> list[str]:
+    """The command line that runs `command` in the dev cluster's network namespace (as it is, outside one)."""
+    if not state.network_namespace:
+        return command
+    leader = next((process for process in state.processes if is_running(process)), None)
+    if leader is None:
+        raise DevError("no process of the dev cluster is running: its network namespace is gone; run `tritonops dev down`")
+    namespace = f"/proc/{leader.pid}/ns/net"
+    if os.readlink(namespace) != state.network_namespace:
+        raise DevError(f"process {leader.pid} is no longer in the dev cluster's network namespace {state.network_namespace}")
+    return ["nsenter", f"--net={namespace}", "--", *command]
 
 
 # -- the command line ------------------------------------------------------------------------------------
@@ -545,20 +543,20 @@ def usage_lines(state: DevState) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `dev` subcommands, on the parser cli.py made for `tritonops dev`."""
-    commands = parser.add_subparsers(dest="dev_command", required=True, metavar="{up,status,down}")
+    commands = parser.add_subparsers(dest="dev_command", required=True, metavar="{up,status,down,exec}")
     state = argparse.ArgumentParser(add_help=False)
     state.add_argument(
         "--state-dir", type=pathlib.Path, default=None, metavar="DIR",
         help=f"where the cluster's state lives (default: ${STATE_DIRECTORY_VARIABLE}, else ~/.cache/tritonops/dev)",
     )
     start = commands.add_parser(
-        "up", parents=[state], help="start the local control plane and the node agent in the background",
+        "up", parents=[state], help="start the local control plane (and its real nodes, inside a loopback-only namespace) in the background",
         description="Start etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (simulated GPU nodes) and "
-        "metrics-server on 127.0.0.1, install the ModelDeployment CRD and start the test node agent; they keep running "
+        "metrics-server on 127.0.0.1 (and, inside a loopback-only network namespace, real nodes: a kubelet and containerd each) "
+        "and install the ModelDeployment CRD; they keep running "
         "after this command returns. The first run builds the control plane from source (minutes).",
     )
     start.add_argument("--operator", action="store_true", help="run the operator (tritonops run) too")
-    start.add_argument("--no-node-agent", dest="node_agent", action="store_false", help="leave out the node agent (no real Triton pods)")
     report = commands.add_parser(
         "status", parents=[state], help="whether each process is alive and the API server answers",
         description=f"Exit status {HEALTHY}: up and healthy; {UNHEALTHY}: up but a process is gone or the API server "
@@ -566,6 +564,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     report.add_argument("--output", "-o", choices=["text", "json"], default="text")
     commands.add_parser("down", parents=[state], help="stop everything `dev up` started and remove its state")
+    run = commands.add_parser(
+        "exec", parents=[state], help="run a command in the dev cluster's network namespace (for example kubectl)",
+        description="Run COMMAND where the dev cluster's loopback addresses are: inside its network namespace when it "
+        "runs in one (through nsenter), as it is otherwise. KUBECONFIG is set to the cluster's kubeconfig.",
+    )
+    run.add_argument("exec_arguments", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
 
 
 def _say(message: str) -> None:
@@ -577,7 +581,7 @@ def main(arguments: argparse.Namespace) -> int:
     directory = (arguments.state_dir or default_state_directory()).expanduser().absolute()
     try:
         if arguments.dev_command == "up":
-            state, started = up(directory, operator=arguments.operator, agent=arguments.node_agent, progress=_say)
+            state, started = up(directory, operator=arguments.operator, progress=_say)
             if not started:
                 print(f"a dev cluster is already up (state in {directory})")
             else:
@@ -591,6 +595,17 @@ def main(arguments: argparse.Namespace) -> int:
             else:
                 print("\n".join(render_status(result)))
             return result.exit_status
+        if arguments.dev_command == "exec":
+            found = read_state(directory)
+            if found is None:
+                raise DevError(f"no dev cluster is up (no {STATE_FILE} in {directory})")
+            command = list(arguments.exec_arguments)
+            command = command[1:] if command[:1] == ["--"] else command
+            if not command:
+                raise DevError("give a command to run, for example: tritonops dev exec -- kubectl get pods -A")
+            os.environ["KUBECONFIG"] = str(found.kubeconfig)
+            line = exec_command(found, command)
+            os.execvp(line[0], line)
         stopped = down(directory, progress=_say)
         print(f"dev cluster down: stopped {len(stopped)} process(es), removed the state in {directory}" if stopped else f"no dev cluster was running; state in {directory} removed")
         return 0

@@ -1,9 +1,8 @@
 """The simulated nodes of the local cluster.
 
 kwok simulates the default nodes (GPU nodes of two products, a MIG node and a CPU node): it manages
-every node annotated `kwok.x-k8s.io/node: fake`. The agent nodes carry no such annotation; the test
-node agent (node_agent.py) registers them when it starts and runs their pods as real tritonserver
-processes, each node's pods on the node's own loopback address.
+every node annotated `kwok.x-k8s.io/node: fake`. The real nodes (a kubelet and containerd each) carry
+no such annotation; their kubelets register them.
 """
 
 from __future__ import annotations
@@ -24,10 +23,6 @@ NODE_ADDRESS = "127.0.0.1"
 # kwok manages exactly the nodes with this annotation (see cluster.py).
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_ANNOTATION_VALUE = "fake"
-# Agent nodes: labelled, and tainted so that only pods that tolerate the taint land there.
-AGENT_LABEL = "tritonops.dev/node-agent"
-AGENT_TAINT = {"key": AGENT_LABEL, "value": "true", "effect": "NoSchedule"}
-AGENT_TOLERATION = {"key": AGENT_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 
 
 def gpu_labels(*, product: str, count: int) -> dict[str, str]:
@@ -43,12 +38,6 @@ class SimulatedNode:
     cpu: str = "64"
     memory: str = "512Gi"
     pods: int = 250
-    # An agent node is run by the test node agent instead of kwok; its pods listen on `pod_address`.
-    pod_address: str | None = None
-
-    @property
-    def agent(self) -> bool:
-        return self.pod_address is not None
 
 
 DEFAULT_NODES: tuple[SimulatedNode, ...] = (
@@ -59,21 +48,6 @@ DEFAULT_NODES: tuple[SimulatedNode, ...] = (
     SimulatedNode(name="gpu-mig-0", product=A100_80GB, extended_resources={MIG_RESOURCE: 7}),
     SimulatedNode(name="cpu-0"),
 )
-
-# One GPU and one pod each, so one pod has the node's address and Triton's standard ports to itself.
-AGENT_NODES: tuple[SimulatedNode, ...] = tuple(
-    SimulatedNode(
-        name=f"agent-{index}",
-        product=L4,
-        extended_resources={GPU_RESOURCE: 1},
-        cpu="16",
-        memory="64Gi",
-        pods=1,
-        pod_address=f"127.77.0.{index + 1}",
-    )
-    for index in range(6)
-)
-
 
 # Real nodes: a real kubelet and containerd each, named by their own loopback address (which the kubelet
 # makes the node's InternalIP). They are tainted so that only pods meant for real containers land there:
@@ -113,31 +87,30 @@ REAL_NODES: tuple[RealNode, ...] = (
 
 
 def node_manifest(node: SimulatedNode, *, kubelet_port: int) -> dict[str, Any]:
-    """A Node object, for kwok or the node agent; its status carries the GPU capacity the scheduler sees."""
+    """A Node object for kwok; its status carries the GPU capacity the scheduler sees."""
     labels = {
         "kubernetes.io/hostname": node.name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
-        "type": "node-agent" if node.agent else "kwok",
+        "type": "kwok",
     }
-    if node.agent:
-        labels[AGENT_LABEL] = "true"
     if node.product:
         labels.update(gpu_labels(product=node.product, count=sum(node.extended_resources.values())))
         if MIG_RESOURCE in node.extended_resources:
             labels["nvidia.com/mig.strategy"] = "mixed"
     capacity: dict[str, str] = {"cpu": node.cpu, "memory": node.memory, "pods": str(node.pods)}
     capacity.update({name: str(count) for name, count in node.extended_resources.items()})
-    annotations = {"node.alpha.kubernetes.io/ttl": "0"}
-    if not node.agent:
-        annotations[KWOK_ANNOTATION] = KWOK_ANNOTATION_VALUE
+    annotations = {
+        "node.alpha.kubernetes.io/ttl": "0",
+        KWOK_ANNOTATION: KWOK_ANNOTATION_VALUE,
         # kwok serves each node's resource metrics under its own path on one shared port.
-        annotations["metrics.k8s.io/resource-metrics-path"] = f"/metrics/nodes/{node.name}/metrics/resource"
+        "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{node.name}/metrics/resource",
+    }
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": node.name, "labels": labels, "annotations": annotations},
-        "spec": {"taints": [dict(AGENT_TAINT)]} if node.agent else {},
+        "spec": {},
         "status": {
             "capacity": capacity,
             "allocatable": dict(capacity),
@@ -152,7 +125,7 @@ def node_manifest(node: SimulatedNode, *, kubelet_port: int) -> dict[str, Any]:
                 "kubeletVersion": "fake",
                 "kubeProxyVersion": "fake",
                 "containerRuntimeVersion": "fake",
-                "osImage": "tritonops-node-agent" if node.agent else "kwok",
+                "osImage": "kwok",
                 "kernelVersion": "fake",
                 "machineID": "",
                 "systemUUID": "",

@@ -146,8 +146,3 @@ def processes_with_argument(text: str, *, program: str | None = None) -> list[in
         if any(marker in word for word in argv):
             found.append(int(entry.name))
     return found
-
-
-def tritonserver_processes(*, argument_containing: str) -> list[int]:
-    """Process ids of live tritonserver processes with an argument that contains this text."""
-    return processes_with_argument(argument_containing, program="tritonserver")

@@ -49,30 +49,13 @@ def test_default_nodes_cover_two_gpu_products_a_mig_node_and_a_cpu_node() -> Non
     assert all(n.extended_resources.get(nodes.GPU_RESOURCE, 8) == 8 for n in nodes.DEFAULT_NODES)
 
 
-def test_kwok_manages_the_default_nodes_and_not_the_agent_nodes() -> None:
+def test_kwok_manages_every_simulated_node() -> None:
     for simulated in nodes.DEFAULT_NODES:
         annotations = nodes.node_manifest(simulated, kubelet_port=1)["metadata"]["annotations"]
         assert annotations[nodes.KWOK_ANNOTATION] == nodes.KWOK_ANNOTATION_VALUE
-    for simulated in nodes.AGENT_NODES:
-        assert nodes.KWOK_ANNOTATION not in nodes.node_manifest(simulated, kubelet_port=1)["metadata"]["annotations"]
 
 
-def test_agent_nodes_are_tainted_one_gpu_one_pod_nodes_of_their_own_product_on_their_own_address() -> None:
-    assert len(nodes.AGENT_NODES) == 6
-    products_elsewhere = {n.product for n in nodes.DEFAULT_NODES}
-    addresses = set()
-    for simulated in nodes.AGENT_NODES:
-        manifest = nodes.node_manifest(simulated, kubelet_port=1)
-        assert manifest["metadata"]["labels"][nodes.AGENT_LABEL] == "true"
-        assert manifest["metadata"]["labels"][nodes.PRODUCT_LABEL] == nodes.L4 not in products_elsewhere
-        assert manifest["spec"]["taints"] == [nodes.AGENT_TAINT]
-        assert manifest["status"]["capacity"][nodes.GPU_RESOURCE] == "1"
-        assert manifest["status"]["capacity"]["pods"] == "1"
-        assert simulated.pod_address is not None and simulated.pod_address.startswith("127.")
-        addresses.add(simulated.pod_address)
-    assert len(addresses) == len(nodes.AGENT_NODES)
+def test_the_real_nodes_gpu_product_is_one_no_simulated_node_has() -> None:
+    # Pods meant for real containers select it; no kwok node can take them.
+    assert nodes.L4 not in {n.product for n in nodes.DEFAULT_NODES}
 
-
-def test_the_agent_toleration_matches_the_agent_taint() -> None:
-    taint, toleration = nodes.AGENT_TAINT, nodes.AGENT_TOLERATION
-    assert (toleration["key"], toleration["value"], toleration["effect"]) == (taint["key"], taint["value"], taint["effect"])
