@@ -100,6 +100,11 @@ def request_json(
     return json.loads(response.data) if response.data else {}
 
 
+# Pages of a list request, and how many pages at most (500 x 400: 200,000 pods).
+LIST_PAGE_SIZE = 500
+LIST_PAGE_LIMIT = 400
+
+
 class KubernetesWriter:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
@@ -172,11 +177,24 @@ class KubernetesWriter:
             raise
         return any(item.get("name") == plural for item in resources)
 
+    def list_all(self, path: str, *, query: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every item of a list, in pages: one huge response would hold the API server (and this worker's
+        memory) for the whole cluster at once. Bounded in pages; a list that outgrows them is an error."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        for _ in range(LIST_PAGE_LIMIT):
+            page = self._request("GET", path, query={**(query or {}), "limit": str(LIST_PAGE_SIZE), **({"continue": token} if token else {})})
+            items.extend(page.get("items") or [])
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return items
+        raise RuntimeError(f"{path} has more than {LIST_PAGE_LIMIT * LIST_PAGE_SIZE} items: listed the first {len(items)}")
+
     def list_capacity_inputs(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Every node, and every pod not finished: what the GPU capacity check of a new canary reads."""
-        nodes = self._request("GET", "/api/v1/nodes").get("items") or []
-        pods = self._request("GET", "/api/v1/pods", query={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}).get("items") or []
-        return list(nodes), list(pods)
+        nodes = self.list_all("/api/v1/nodes")
+        pods = self.list_all("/api/v1/pods", query={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"})
+        return nodes, pods
 
     def emit_event(self, resource: Target, event: Event, *, now: datetime.datetime) -> None:
         stamp = conditions.timestamp(now)
