@@ -3,7 +3,7 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps image manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-spec-change docs
+.PHONY: deps image manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-spec-change bench-capacity docs
 
 deps:
 	tests/install-dependencies.sh
@@ -45,6 +45,9 @@ bench-rollback: deps
 
 bench-spec-change: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.spec_change
+
+bench-capacity: deps
+	tests/sandbox.sh $(VENV)/bin/python -m bench.capacity
 
 docs: deps
 	$(VENV)/bin/python -m tritonops.api_reference

@@ -10,20 +10,17 @@ Ready pods the canary has.
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
-import threading
-import time
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from tests.harness.capacity import Sample, Sampler, gpus_in_use_on_real_nodes
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.real_node import real_node_server_spec
 from tests.harness.resources import create, deployment_replicas, install_gateway_api_crds, model_deployment, patch_spec, read, wait_phase
-from tritonops import constants
 from tritonops.devcluster import nodes
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.processes import wait_until
@@ -36,86 +33,12 @@ MAX_UNAVAILABLE = 1
 GPUS_PER_POD = sum(node.gpus for node in nodes.REAL_NODES) // REPLICAS
 ANALYSIS = {"intervalSeconds": 3, "failureLimit": 2, "minRequests": 20, "successRate": {"min": 0.95}, "maxErrorRateIncrease": 0.05}
 ROLLOUT = {"steps": [25, 50], "stepSeconds": 8, "progressDeadlineSeconds": 180, "analysis": ANALYSIS}
-SAMPLE_SECONDS = 0.25
-
-
-@dataclasses.dataclass(frozen=True)
-class Sample:
-    at: float
-    ready: dict[str, int]  # Ready pods serving, by revision hash
-    phase: str
-    # The canary backend's weight in the HTTPRoute and the canary's revision, when there is a route.
-    route_weight: int | None = None
-    route_canary: str | None = None
-
-
-class Sampler:
-    """Reads the object, its pods and its HTTPRoute in a loop, bounded in time and count."""
-
-    def __init__(self, kube_client: client.ApiClient, namespace: str, *, routes: bool = False, max_seconds: float = 420) -> None:
-        self.core = client.CoreV1Api(kube_client)
-        self.custom = client.CustomObjectsApi(kube_client)
-        self.kube_client, self.namespace, self.routes = kube_client, namespace, routes
-        self.max_seconds = max_seconds
-        self.samples: list[Sample] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _route(self) -> tuple[int | None, str | None]:
-        try:
-            route = self.custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", self.namespace, "httproutes", f"{NAME}-http")
-        except client.ApiException:
-            return None, None
-        backends = route["spec"]["rules"][0]["backendRefs"]
-        if len(backends) < 2:
-            return 0, None
-        return int(backends[1]["weight"]), str(backends[1]["name"]).removeprefix(f"{NAME}-")
-
-    def _ready(self) -> dict[str, int]:
-        pods = self.core.list_namespaced_pod(self.namespace, label_selector=f"{constants.LABEL_MODEL_DEPLOYMENT}={NAME}").items
-        ready: dict[str, int] = {}
-        for pod in pods:
-            serving = pod.metadata.deletion_timestamp is None and any(
-                condition.type == "Ready" and condition.status == "True" for condition in pod.status.conditions or []
-            )
-            if serving:
-                revision = pod.metadata.labels[constants.LABEL_REVISION]
-                ready[revision] = ready.get(revision, 0) + 1
-        return ready
-
-    def _run(self) -> None:
-        started = time.monotonic()
-        while not self._stop.is_set() and time.monotonic() - started < self.max_seconds:
-            # The route first: a canary pod that turns Ready after it only raises the share it is judged by.
-            weight, canary = self._route() if self.routes else (None, None)
-            ready = self._ready()
-            phase = str((read(self.kube_client, self.namespace, NAME).get("status") or {}).get("phase"))
-            self.samples.append(Sample(at=time.monotonic(), ready=ready, phase=phase, route_weight=weight, route_canary=canary))
-            self._stop.wait(SAMPLE_SECONDS)
-
-
-def _gpus_in_use_on_real_nodes(kube_client: client.ApiClient) -> int:
-    names = {node.name for node in nodes.REAL_NODES}
-    used = 0
-    for pod in client.CoreV1Api(kube_client).list_pod_for_all_namespaces().items:
-        if pod.spec.node_name in names and pod.status.phase not in ("Succeeded", "Failed"):
-            for container in pod.spec.containers:
-                used += int(((container.resources.requests or {}) if container.resources else {}).get("nvidia.com/gpu", 0))
-    return used
 
 
 @pytest.fixture
 def packed(kube_client: client.ApiClient) -> None:
     """Wait for every GPU of the real nodes to be free: pods of earlier tests may still be terminating."""
-    wait_until(lambda: _gpus_in_use_on_real_nodes(kube_client) == 0, description="the real nodes' GPUs free", timeout_seconds=180)
+    wait_until(lambda: gpus_in_use_on_real_nodes(kube_client) == 0, description="the real nodes' GPUs free", timeout_seconds=180)
 
 
 def _deploy(kube_client: client.ApiClient, namespace: str, repository: pathlib.Path, *, traffic: dict[str, Any] | None = None) -> str:
@@ -129,7 +52,7 @@ def _deploy(kube_client: client.ApiClient, namespace: str, repository: pathlib.P
     )
     create(kube_client, namespace, body)
     stable = str(wait_phase(kube_client, namespace, NAME, "Ready", timeout=180)["status"]["stableRevision"]["hash"])
-    assert _gpus_in_use_on_real_nodes(kube_client) == sum(node.gpus for node in nodes.REAL_NODES), "the cluster is not packed"
+    assert gpus_in_use_on_real_nodes(kube_client) == sum(node.gpus for node in nodes.REAL_NODES), "the cluster is not packed"
     return stable
 
 
@@ -161,7 +84,7 @@ def test_a_version_change_on_a_packed_cluster_swaps_pods_and_is_promoted(
     write_model(model_repository, name=NAME, version=1, version_faults=Faults())
     write_model(model_repository, name=NAME, version=2, version_faults=Faults())
     old = _deploy(kube_client, namespace, model_repository)
-    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace) as sampler:
+    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace, NAME) as sampler:
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         wait_until(lambda: read(kube_client, namespace, NAME)["status"].get("capacityMode") == "Swap",
                    description="Auto to choose Swap", timeout_seconds=60)
@@ -181,7 +104,7 @@ def test_a_bad_version_on_a_packed_cluster_is_rolled_back_without_dropping_below
     write_model(model_repository, name=NAME, version=1, version_faults=Faults())
     write_model(model_repository, name=NAME, version=2, version_faults=Faults(failure_rate=0.5))
     old = _deploy(kube_client, namespace, model_repository)
-    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace) as sampler:
+    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace, NAME) as sampler:
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         final = _settle(kube_client, namespace)
         assert final["status"]["phase"] == "RolledBack", final["status"].get("message")
@@ -201,7 +124,7 @@ def test_gateway_api_route_weights_never_exceed_the_ready_share_on_a_packed_clus
     write_model(model_repository, name=NAME, version=1, version_faults=Faults())
     write_model(model_repository, name=NAME, version=2, version_faults=Faults())
     _deploy(kube_client, namespace, model_repository, traffic={"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "inference"}]}})
-    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace, routes=True) as sampler:
+    with LoadGenerator(kube_client, namespace, NAME, model=NAME, rate=40, max_seconds=420), Sampler(kube_client, namespace, NAME, routes=True) as sampler:
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         final = _settle(kube_client, namespace)
     assert final["status"]["phase"] == "Ready", final["status"].get("message")
