@@ -12,7 +12,7 @@ The operator runs with its production resync (60 s). Per scenario: the outcome, 
 spec change to the settled phase, the lowest number of Ready serving pods against the floor
 `replicas - maxUnavailable`, the seconds spent in WaitingForCapacity and the mode Auto chose. Median and
 worst over the runs go to bench/results/capacity.{json,png}, the plot shows the Ready pods over time of
-the first run of each scenario.
+the first run of each scenario: Ready pods per revision and the canary's weight.
 """
 
 from __future__ import annotations
@@ -71,7 +71,10 @@ class Run:
     lowest_ready: int
     waiting_seconds: float
     capacity_mode: str
-    timeline: list[tuple[float, float]]  # (seconds since the change, Ready serving pods)
+    # (seconds since the change, value): Ready pods of the old and the new revision, and the new one's weight.
+    old_ready: list[tuple[float, float]]
+    new_ready: list[tuple[float, float]]
+    weight: list[tuple[float, float]]
 
 
 def _settled(status: dict[str, Any]) -> bool:
@@ -94,7 +97,7 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, scenario: Scenario)
         NAME, replicas=scenario.replicas, model={"repository": f"file://{repository}", "version": "1"}, server=server,
         rollout={**ROLLOUT, "capacity": {"mode": "Auto", "maxUnavailable": MAX_UNAVAILABLE}}, autoscaling={"enabled": False},
     ))
-    wait_phase(api, namespace, NAME, "Ready", timeout=180)
+    old = str(wait_phase(api, namespace, NAME, "Ready", timeout=180)["status"]["stableRevision"]["hash"])
     mode = ""
     with LoadGenerator(api, namespace, NAME, model=NAME, rate=40, max_seconds=SETTLE_TIMEOUT_SECONDS + 60), \
             Sampler(api, namespace, NAME, max_seconds=SETTLE_TIMEOUT_SECONDS + 30) as sampler:
@@ -120,7 +123,10 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, scenario: Scenario)
         lowest_ready=min(sum(sample.ready.values()) for sample in samples),
         waiting_seconds=_waiting_seconds(samples),
         capacity_mode=mode,
-        timeline=[(round(sample.at - changed, 2), float(sum(sample.ready.values()))) for sample in samples],
+        old_ready=[(round(sample.at - changed, 2), float(sample.ready.get(old, 0))) for sample in samples],
+        new_ready=[(round(sample.at - changed, 2), float(sum(count for revision, count in sample.ready.items() if revision != old)))
+                   for sample in samples],
+        weight=[(round(sample.at - changed, 2), sample.canary_weight / 100 * scenario.replicas) for sample in samples],
     )
 
 
@@ -171,9 +177,13 @@ def main() -> None:
               f"WaitingForCapacity at most {figures[f'{name}_waiting_for_capacity_seconds']}s", flush=True)
     json_path, png_path = report.save(
         "capacity", figures=figures,
-        series={name: runs[0].timeline for name, runs in results.items() if runs},
-        x_label="seconds since the version change", y_label="Ready serving pods (both revisions)",
-        title="Serving capacity during a version change (first run of each scenario)",
+        series={
+            f"{name} {label}": points
+            for name, runs in results.items() if runs
+            for label, points in (("v1 Ready", runs[0].old_ready), ("v2 Ready", runs[0].new_ready), ("v2 weight x replicas", runs[0].weight))
+        },
+        x_label="seconds since the version change", y_label="Ready pods (weight as a share of replicas)",
+        title="Ready pods per revision and canary weight during a version change (first run of each scenario)",
     )
     print(f"saved {json_path} and {png_path}")
 

@@ -24,6 +24,8 @@ class Sample:
     # The canary backend's weight in the HTTPRoute and the canary's revision, when there is a route.
     route_weight: int | None = None
     route_canary: str | None = None
+    # status.canaryWeight: the share of Ready pods the canary serves.
+    canary_weight: int = 0
 
 
 class Sampler:
@@ -74,8 +76,9 @@ class Sampler:
             # The route first: a canary pod that turns Ready after it only raises the share it is judged by.
             weight, canary = self._route() if self.routes else (None, None)
             ready = self._ready()
-            phase = str((read(self.kube_client, self.namespace, self.name).get("status") or {}).get("phase"))
-            self.samples.append(Sample(at=time.monotonic(), ready=ready, phase=phase, route_weight=weight, route_canary=canary))
+            status = read(self.kube_client, self.namespace, self.name).get("status") or {}
+            self.samples.append(Sample(at=time.monotonic(), ready=ready, phase=str(status.get("phase")), route_weight=weight,
+                                       route_canary=canary, canary_weight=int(status.get("canaryWeight") or 0)))
             self._stop.wait(SAMPLE_SECONDS)
 
 
