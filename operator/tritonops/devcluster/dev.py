@@ -538,6 +538,23 @@ def exec_command(state: DevState, command: list[str]) -> list[str]:
     return ["nsenter", f"--net={namespace}", "--", *command]
 
 
+def _enter_cluster_namespace(directory: pathlib.Path, arguments: list[str]) -> None:
+    """Run this command again inside the dev cluster's network namespace when it has one of its own and this
+    process is elsewhere: its API server and its nodes' bridges are only reachable there."""
+    try:
+        state = read_state(directory)
+    except UnreadableState:
+        return
+    if state is None or not state.network_namespace or os.readlink("/proc/self/ns/net") == state.network_namespace:
+        return
+    try:
+        line = exec_command(state, [sys.executable, "-m", "tritonops.cli", *arguments])
+    except DevError:
+        return  # nothing of the cluster runs any more, so there is nothing to reach: go on here
+    sys.stdout.flush()
+    os.execvp(line[0], line)
+
+
 # -- the command line ------------------------------------------------------------------------------------
 
 
@@ -588,6 +605,9 @@ def main(arguments: argparse.Namespace) -> int:
                 print(f"dev cluster up (state in {directory})")
             print("\n".join(usage_lines(state)))
             return 0
+        if arguments.dev_command in ("status", "down"):
+            output = ["--output", arguments.output] if arguments.dev_command == "status" else []
+            _enter_cluster_namespace(directory, ["dev", arguments.dev_command, "--state-dir", str(directory), *output])
         if arguments.dev_command == "status":
             result = status(directory)
             if arguments.output == "json":
