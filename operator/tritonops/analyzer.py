@@ -72,8 +72,11 @@ class Analyzer:
         analysis = resource.spec.rollout.analysis
         window_seconds = analysis.interval_seconds
         provider = self._provider(analysis, deadline=Deadline.after(self.analysis_deadline_seconds))
-        ready = [pod for pod in pods if pod.get("ready") and pod.get("ip")]
+        listed = list(pods)
+        ready = [pod for pod in listed if pod.get("ready") and pod.get("ip")]
         key = (resource.namespace, resource.name)
+        # Only these two revisions are measured now, and only listed pods can be scraped again.
+        self.triton.retain(key, revisions={stable.hash, canary.hash}, pods={str(pod.get("name")) for pod in listed})
 
         def target(revision: Revision) -> RevisionTarget:
             addresses = {str(pod["name"]): str(pod["ip"]) for pod in ready if pod.get("revision") == revision.hash}
