@@ -9,8 +9,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from tests.harness.specs import model_deployment
+from prometheus_client import REGISTRY
+
+from tests.harness.specs import model_deployment, model_deployment_body
+from tests.unit.test_controller import NOW, RecordingWriter
+from tritonops import metrics
 from tritonops.analyzer import Analyzer
+from tritonops.controller import ChildState, Controller
 from tritonops.desired.revision import Revision
 from tritonops.providers import RevisionTarget
 from tritonops.providers.bounded_http import Deadline
@@ -71,7 +76,7 @@ def hammer(*, workers: list[Any], seconds: float = 1.5) -> list[BaseException]:
 
     def loop(work: Any) -> None:
         count = 0
-        while time.monotonic() < stop and count < 100_000:  # bounded in time and in count
+        while time.monotonic() < stop and count < 2_000_000:  # bounded in time and in count
             count += 1
             try:
                 work(count)
@@ -112,3 +117,96 @@ def test_the_triton_providers_forget_is_safe_while_workers_measure() -> None:
         for number in range(50):
             provider.forget(("busy", f"md-{worker}-{number}"))
     assert all(provider.sampled(("busy", f"md-{worker}-{number}")) == {} for worker in range(4) for number in range(50))
+
+
+def test_analysis_metrics_forget_is_safe_while_workers_record() -> None:
+    def recorder(worker: int) -> Any:
+        def work(count: int) -> None:
+            metrics.record_analysis(namespace="hammer", name=f"md-{count % 3}", check=f"c{worker}-{count % 20}", revision="canary", value=1.0)
+
+        return work
+
+    def forgetter(count: int) -> None:
+        metrics.forget(namespace="hammer", name=f"md-{count % 3}")
+
+    errors = hammer(workers=[recorder(worker) for worker in range(4)] + [forgetter])
+    assert errors == []
+    for number in range(3):
+        metrics.forget(namespace="hammer", name=f"md-{number}")
+    assert REGISTRY.get_sample_value("tritonops_analysis_value", {"namespace": "hammer", "name": "md-0", "check": "c0-0", "revision": "canary"}) is None
+
+
+class BlockingWriter(RecordingWriter):
+    """Holds the pass in its status write until the test has deleted the object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def patch_status(self, resource: Any, status: Any) -> dict[str, Any] | None:
+        self.writing.set()
+        assert self.release.wait(timeout=10)
+        return super().patch_status(resource, status)
+
+
+def test_an_object_deleted_during_its_pass_leaves_nothing_behind() -> None:
+    writer = BlockingWriter()
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    body = model_deployment_body(name="deleted-meanwhile")
+    body["metadata"]["resourceVersion"] = "50"
+    labels = {"namespace": "vision", "name": "deleted-meanwhile", "phase": "Progressing"}
+    worker = threading.Thread(target=controller.reconcile, args=(body, ChildState()), daemon=True)
+    worker.start()
+    assert writer.writing.wait(timeout=10)
+    controller.forget(("vision", "deleted-meanwhile"))  # the DELETED event, from the event loop
+    writer.release.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    # The pass wrote its status and metrics after the object was forgotten; neither may stay.
+    assert REGISTRY.get_sample_value("tritonops_rollout_phase", labels) is None
+    echo = {**body, "metadata": {**body["metadata"], "resourceVersion": "101"}, "status": writer.statuses[-1]}
+    assert not controller.is_own_echo(echo)
+
+
+def test_controller_bookkeeping_is_safe_under_worker_threads_and_deletions() -> None:
+    controller = Controller(RecordingWriter(), clock=lambda: NOW)  # type: ignore[arg-type]
+    bodies = [model_deployment_body(name=f"md-{number}") for number in range(4)]
+
+    def reconciler(number: int) -> Any:
+        def work(count: int) -> None:
+            controller.reconcile(bodies[number], ChildState())
+            controller.child_changed(("vision", f"md-{number}"), kind="Pod", name=f"p-{count % 5}", summary={"count": count})
+
+        return work
+
+    def forgetter(count: int) -> None:
+        key = ("vision", f"md-{count % 4}")
+        controller.child_deleted(key, kind="Pod", name=f"p-{count % 5}")
+        controller.forget(key)
+
+    errors = hammer(workers=[reconciler(number) for number in range(4)] + [forgetter], seconds=1.0)
+    assert errors == []
+    for number in range(4):
+        controller.forget(("vision", f"md-{number}"))
+    assert not any(controller.remembers(("vision", f"md-{number}")) for number in range(4))
+
+
+
+
+def test_an_object_forgotten_while_workers_prune_its_samples_stays_forgotten() -> None:
+    provider = TritonProvider(fetch=metrics_text)
+    key = ("vision", "resnet")
+    target = RevisionTarget(key=key, revision=CANARY.hash, model="resnet", version="2", pods={})
+
+    def pruner(count: int) -> None:
+        provider.retain(key, revisions={CANARY.hash}, pods={"c-1"})
+
+    def deleter(count: int) -> None:
+        provider.measure(target, window_seconds=15)  # the object's first sample, then its deletion
+        provider.forget(key)
+        # Pruning only ever shrinks what is remembered: it must not bring a forgotten object back.
+        assert provider.sampled(key) == {}
+
+    errors = hammer(workers=[pruner, pruner, pruner, pruner, deleter])
+    assert errors == []

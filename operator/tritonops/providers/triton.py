@@ -9,6 +9,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import re
+import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol
 
@@ -149,6 +150,8 @@ class TritonProvider:
         self.allowed = allowed
         self.scrape_deadline_seconds = scrape_deadline_seconds
         self._pool = pool
+        # Worker threads measure while the event loop forgets deleted objects: every access holds the lock.
+        self._lock = threading.Lock()
         self._samples: dict[tuple[str, str], dict[str, Samples]] = {}  # object -> revision -> samples
 
     def _scrape(self, target: RevisionTarget, *, deadline: Deadline) -> Samples:
@@ -188,9 +191,10 @@ class TritonProvider:
         nothing is remembered of this scrape: the next window starts at the last whole sample."""
         scrape_deadline = (deadline or Deadline.after(self.scrape_deadline_seconds)).within(self.scrape_deadline_seconds)
         current = self._scrape(target, deadline=scrape_deadline)
-        revisions = self._samples.setdefault(target.key, {})
-        previous = revisions.get(target.revision)
-        revisions[target.revision] = {**(previous or {}), **current}
+        with self._lock:
+            revisions = self._samples.setdefault(target.key, {})
+            previous = revisions.get(target.revision)
+            revisions[target.revision] = {**(previous or {}), **current}
         if previous is None:
             return None
         # A pod with no earlier sample started within the window: all it counted is new.
@@ -204,27 +208,31 @@ class TritonProvider:
         return {check.name: None for check in checks}
 
     def has_sample(self, key: tuple[str, str], revision: str) -> bool:
-        return revision in self._samples.get(key, {})
+        with self._lock:
+            return revision in self._samples.get(key, {})
 
     def sampled(self, key: tuple[str, str]) -> dict[str, frozenset[str]]:
         """Revision -> the pods with a remembered sample, for one object."""
-        return {revision: frozenset(samples) for revision, samples in self._samples.get(key, {}).items()}
+        with self._lock:
+            return {revision: frozenset(samples) for revision, samples in self._samples.get(key, {}).items()}
 
     def retain(self, key: tuple[str, str], *, revisions: Collection[str], pods: Collection[str]) -> None:
         """Drop the samples of revisions no longer measured and of pods that no longer exist.
 
         `pods` are all the object's pods, Ready or not: a pod that is briefly not Ready keeps its sample,
         so its next window starts there instead of counting its whole life as new."""
-        remembered = self._samples.get(key)
-        if remembered is not None:
-            self._samples[key] = {
-                revision: {pod: counters for pod, counters in samples.items() if pod in pods}
-                for revision, samples in remembered.items()
-                if revision in revisions
-            }
+        with self._lock:
+            remembered = self._samples.get(key)
+            if remembered is not None:
+                self._samples[key] = {
+                    revision: {pod: counters for pod, counters in samples.items() if pod in pods}
+                    for revision, samples in remembered.items()
+                    if revision in revisions
+                }
 
     def forget(self, key: tuple[str, str]) -> None:
-        self._samples.pop(key, None)
+        with self._lock:
+            self._samples.pop(key, None)
 
 
 @dataclasses.dataclass(frozen=True)
