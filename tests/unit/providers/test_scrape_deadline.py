@@ -65,15 +65,20 @@ def test_a_trickling_pod_misses_a_short_deadline_and_nothing_is_remembered() -> 
 
 
 def test_a_revisions_pods_are_scraped_in_parallel() -> None:
-    body = exposition(version="2", success=10).encode()
-    # Each answer takes about 0.6 s in full; six one after another would take 3.6 s.
+    body = b'nv_inference_request_success{model="resnet",version="2"} 10\n'
+    # Each answer takes about 0.6 s in full (headers included), whatever the deadline.
     interval = 0.6 / (len(body) + 80)
     with trickling_pod(body=body, byte_interval=interval) as server:
-        provider = TritonProvider(scrape_deadline_seconds=5.0)
+        provider = TritonProvider(scrape_deadline_seconds=10.0)
+        started = time.monotonic()
+        provider.measure(target(server.address, pods=1, key=("default", "one")), window_seconds=15)
+        one = time.monotonic() - started
+        assert one >= 0.5
         started = time.monotonic()
         assert provider.measure(target(server.address, pods=6), window_seconds=15) is None
-        assert time.monotonic() - started < 1.8
-        assert server.requests == 6
+        # Six pods one after another would take six times as long as one; in parallel about as long.
+        assert time.monotonic() - started < 3 * one
+        assert server.requests == 7
         measured = provider.measure(target(server.address, pods=6), window_seconds=15)
         assert measured is not None and measured.requests == 0
         assert provider.sampled(("default", "resnet")) == {CANARY.hash: frozenset(f"c-{n}" for n in range(6))}
