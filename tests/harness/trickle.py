@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import random
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -71,9 +72,13 @@ def _serving(server: _Server) -> Iterator[_Server]:
         thread.join(timeout=5)
 
 
-def trickling_server(*, body: bytes, byte_interval: float) -> contextlib.AbstractContextManager[_Server]:
-    """Serve `body` to every GET on 127.0.0.1 (any port), one byte each `byte_interval` seconds, headers included."""
-    return _serving(_bind(body=body, byte_interval=byte_interval, address="127.0.0.1", port=0))
+def trickling_server(*, body: bytes, byte_interval: float, tls: ssl.SSLContext | None = None) -> contextlib.AbstractContextManager[_Server]:
+    """Serve `body` to every GET on 127.0.0.1 (any port), one byte each `byte_interval` seconds, headers
+    included; over TLS when given a server context."""
+    server = _bind(body=body, byte_interval=byte_interval, address="127.0.0.1", port=0)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    return _serving(server)
 
 
 def trickling_pod(*, body: bytes, byte_interval: float) -> contextlib.AbstractContextManager[_Server]:

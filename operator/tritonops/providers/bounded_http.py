@@ -95,9 +95,11 @@ class _Watchdog:
                         continue
                     wait = min(wait, _RECHECK_SECONDS)  # it may still be connecting: look again soon
                     sock = connection.sock
-                    if sock is not None:
+                    if isinstance(sock, socket.socket):
+                        # The plain socket's shutdown, also under TLS: ssl.SSLSocket's own would drop its
+                        # SSL object while the reading thread still uses it.
                         with contextlib.suppress(OSError):
-                            sock.shutdown(socket.SHUT_RDWR)
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
                 self._condition.wait(timeout=wait)
 
 
@@ -131,12 +133,12 @@ def get(url: str, *, deadline: Deadline, max_bytes: int = MAX_RESPONSE_BYTES) ->
             if deadline.expired:
                 raise DeadlineExceeded(f"{url} did not answer in full within its deadline")
             return Response(status=response.status, reason=response.reason, body=b"".join(chunks))
-    except (OSError, http.client.HTTPException) as error:
-        # A socket shut by the watchdog surfaces as whatever http.client makes of a cut connection.
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        # A socket shut by the watchdog surfaces as whatever http.client and ssl make of a cut connection.
         if deadline.expired and not isinstance(error, DeadlineExceeded):
             raise DeadlineExceeded(f"{url} did not answer within its deadline") from error
         if isinstance(error, http.client.HTTPException):
             raise OSError(f"{url}: {error!r}") from error
-        raise
+        raise  # an OSError, or a ValueError from the peer's answer, not from the deadline
     finally:
         connection.close()

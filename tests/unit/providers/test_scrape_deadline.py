@@ -7,6 +7,8 @@ socket timeout never fires against them, only a deadline on the whole request do
 
 from __future__ import annotations
 
+import pathlib
+import ssl
 import threading
 import time
 
@@ -15,6 +17,8 @@ import pytest
 from tests.harness.specs import model_deployment
 from tests.harness.trickle import trickling_pod, trickling_server
 from tritonops.analyzer import Analyzer
+from tritonops.devcluster.pki import create_cluster_pki
+from tritonops.providers import bounded_http
 from tritonops.desired.revision import Revision
 from tritonops.providers import RevisionTarget
 from tritonops.providers.bounded_http import Deadline, DeadlineExceeded
@@ -171,3 +175,16 @@ def test_a_trickling_prometheus_makes_the_analysis_inconclusive_within_its_deadl
         verdict = analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
         assert time.monotonic() - started < 3.0
         assert verdict is not None and verdict.result == "Inconclusive"
+
+
+def test_a_trickling_https_peer_is_cut_off_at_the_deadline_too(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pki = create_cluster_pki(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca.certificate))  # the client trusts the test's own CA
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.kwok.certificate, pki.kwok.key)  # a leaf for 127.0.0.1
+    interval, body = SLOW
+    with trickling_server(body=body, byte_interval=interval, tls=context) as server:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded):
+            bounded_http.get(f"https://127.0.0.1:{server.port}/api/v1/query", deadline=Deadline.after(0.5))
+        assert time.monotonic() - started < 1.5
