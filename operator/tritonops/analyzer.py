@@ -5,18 +5,27 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from tritonops.desired.revision import Revision
 from tritonops.engine.analysis import Verdict, judge
 from tritonops.providers import Provider, RevisionTarget
+from tritonops.providers.bounded_http import Deadline
 from tritonops.providers.prometheus import PrometheusProvider, Query, http_query
-from tritonops.providers.triton import Fetch, TritonProvider, http_fetch
+from tritonops.providers.triton import SCRAPE_DEADLINE_SECONDS, Fetch, TritonProvider, http_fetch
 from tritonops.resource import ModelDeployment
 from tritonops.spec import AnalysisSpec
 
 logger = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# One analysis (both revisions and the custom queries) in all: a slow pod or Prometheus holds a worker no longer.
+ANALYSIS_DEADLINE_SECONDS = 8.0
+
+
+class QueryFactory(Protocol):
+    def __call__(self, base_url: str, *, deadline: Deadline) -> Query:
+        """An instant-query function against one Prometheus server, whose queries are over by `deadline`."""
+        ...
 
 
 def address_filter(networks: Sequence[str]) -> Callable[[str], bool]:
@@ -41,26 +50,33 @@ class Analyzer:
         *,
         scrape_networks: Sequence[str] = (),
         fetch: Fetch = http_fetch,
-        prometheus_query: Callable[[str], Query] = http_query,
+        prometheus_query: QueryFactory = http_query,
+        scrape_deadline_seconds: float = SCRAPE_DEADLINE_SECONDS,
+        analysis_deadline_seconds: float = ANALYSIS_DEADLINE_SECONDS,
     ) -> None:
-        self.triton = TritonProvider(fetch=fetch, allowed=address_filter(scrape_networks))
+        self.triton = TritonProvider(fetch=fetch, allowed=address_filter(scrape_networks), scrape_deadline_seconds=scrape_deadline_seconds)
         self.prometheus_query = prometheus_query
+        self.analysis_deadline_seconds = analysis_deadline_seconds
 
-    def _provider(self, analysis: AnalysisSpec) -> Provider:
+    def _provider(self, analysis: AnalysisSpec, *, deadline: Deadline) -> Provider:
         if analysis.provider == "prometheus":
             # The CRD requires the URL with this provider; without one every query fails: inconclusive.
-            return PrometheusProvider(self.prometheus_query(analysis.prometheus_url or ""))
-        return self.triton
+            return PrometheusProvider(self.prometheus_query(analysis.prometheus_url or "", deadline=deadline))
+        return self.triton.within(deadline)
 
     def analyse(
         self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]
     ) -> Verdict | None:
-        """Judge the window ending now; None when the provider only took its first sample."""
+        """Judge the window ending now; None when the provider only took its first sample. It is over
+        within the analysis deadline: whatever did not answer by then leaves the window inconclusive."""
         analysis = resource.spec.rollout.analysis
         window_seconds = analysis.interval_seconds
-        provider = self._provider(analysis)
-        ready = [pod for pod in pods if pod.get("ready") and pod.get("ip")]
+        provider = self._provider(analysis, deadline=Deadline.after(self.analysis_deadline_seconds))
+        listed = list(pods)
+        ready = [pod for pod in listed if pod.get("ready") and pod.get("ip")]
         key = (resource.namespace, resource.name)
+        # Only these two revisions are measured now, and only listed pods can be scraped again.
+        self.triton.retain(key, revisions={stable.hash, canary.hash}, pods={str(pod.get("name")) for pod in listed})
 
         def target(revision: Revision) -> RevisionTarget:
             addresses = {str(pod["name"]): str(pod["ip"]) for pod in ready if pod.get("revision") == revision.hash}

@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import datetime
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -112,24 +113,45 @@ class Controller:
         self._seen_children: dict[Key, dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
         # (checked at, served): whether the cluster serves ServiceMonitor, asked again after a minute.
         self._service_monitor_served: tuple[float, bool] | None = None
+        # Workers reconcile while the event loop records children and forgets deleted objects: the
+        # per-object bookkeeping above is read and changed under this lock.
+        self._lock = threading.Lock()
+        # Keys with a pass running -> whether the object was forgotten meanwhile; such a pass forgets it
+        # again when it ends, since what it recorded after the deletion would otherwise stay for good.
+        self._passes: dict[Key, bool] = {}
 
     def _fresh(self, body: Mapping[str, Any], key: Key) -> Mapping[str, Any]:
-        remembered = self._written_status.get(key)
+        with self._lock:
+            remembered = self._written_status.get(key)
         if remembered is not None and _resource_version(body) < remembered[0]:
             return {**body, "status": remembered[1]}
         return body
 
     def forget(self, key: Key) -> None:
-        self._written_status.pop(key, None)
-        self._applied.pop(key, None)
-        self._seen_children.pop(key, None)
+        """The object is gone: drop all that is remembered of it, now and when a running pass ends."""
+        with self._lock:
+            if key in self._passes:
+                self._passes[key] = True
+        self._drop(key)
+
+    def _drop(self, key: Key) -> None:
+        with self._lock:
+            self._written_status.pop(key, None)
+            self._applied.pop(key, None)
+            self._seen_children.pop(key, None)
         self.analyzer.forget(key)
         metrics.forget(namespace=key[0], name=key[1])
+
+    def remembers(self, key: Key) -> bool:
+        """Whether anything is remembered of one object (for tests and debugging)."""
+        with self._lock:
+            return key in self._written_status or key in self._applied or key in self._seen_children or bool(self.analyzer.triton.sampled(key))
 
     def is_own_echo(self, body: Mapping[str, Any]) -> bool:
         """True for the watch event of a status this process wrote, on an unchanged spec: nothing to do."""
         key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
-        remembered = self._written_status.get(key)
+        with self._lock:
+            remembered = self._written_status.get(key)
         status = body.get("status") or {}
         annotations = body["metadata"].get("annotations") or {}
         return (
@@ -144,21 +166,34 @@ class Controller:
 
     def child_changed(self, key: Key, *, kind: str, name: str, summary: Mapping[str, Any]) -> bool:
         """Record a child's summary; False when it equals the last one seen (a change we do not read)."""
-        children = self._seen_children[key]
-        if children.get((kind, name)) == summary:
-            return False
-        children[(kind, name)] = dict(summary)
-        return True
+        with self._lock:
+            children = self._seen_children[key]
+            if children.get((kind, name)) == summary:
+                return False
+            children[(kind, name)] = dict(summary)
+            return True
 
     def child_deleted(self, key: Key, *, kind: str, name: str) -> None:
         """A child is gone: the next pass must recreate it even though we applied it before."""
-        self._applied.get(key, {}).pop((kind, name), None)
-        self._seen_children.get(key, {}).pop((kind, name), None)
+        with self._lock:
+            self._applied.get(key, {}).pop((kind, name), None)
+            self._seen_children.get(key, {}).pop((kind, name), None)
 
     def reconcile(self, body: Mapping[str, Any], children: ChildState) -> Reconciliation:
         key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        with self._lock:
+            self._passes[key] = False
+        try:
+            return self._reconcile_tracked(body, children, key)
+        finally:
+            with self._lock:
+                forgotten = self._passes.pop(key, False)
+            if forgotten:
+                self._drop(key)
+
+    def _reconcile_tracked(self, body: Mapping[str, Any], children: ChildState, key: Key) -> Reconciliation:
         started = time.monotonic()
-        # No lock: the work queue never hands one key to two workers at once.
+        # One pass per key at a time: the work queue never hands one key to two workers at once.
         try:
             resource = ModelDeployment.from_body(self._fresh(body, key))
             plan = self._reconcile_once(resource, children)
@@ -201,8 +236,8 @@ class Controller:
         try:
             updated = self.writer.patch_status(identity, status)
             if updated is not None:
-                key = (identity.namespace, identity.name)
-                self._written_status[key] = (_resource_version(updated), status, identity.generation)
+                with self._lock:
+                    self._written_status[(identity.namespace, identity.name)] = (_resource_version(updated), status, identity.generation)
         except Exception as error:
             logger.warning("could not record the failure of %s/%s in its status: %s", identity.namespace, identity.name, describe(error))
             written = False
@@ -276,24 +311,30 @@ class Controller:
         for service in children.services:
             live_hashes[("Service", str(service["name"]))] = service.get("appliedHash")
         live_hashes[("HorizontalPodAutoscaler", resource.name)] = children.autoscaler_hash
-        applied = self._applied[(resource.namespace, resource.name)]
+        key = (resource.namespace, resource.name)
+        with self._lock:
+            applied = self._applied[key]
         for manifest in plan.apply:
             child = (str(manifest["kind"]), str(manifest["metadata"]["name"]))
             live = live_hashes.get(child)
             desired_hash = manifest_hash(manifest)
-            if applied.get(child) == desired_hash and live in (None, desired_hash):
+            with self._lock:
+                written_before = applied.get(child) == desired_hash
+            if written_before and live in (None, desired_hash):
                 continue  # written moments ago; the watch has not delivered it yet
             if self.writer.apply(manifest, live_hash=live):
-                applied[child] = desired_hash
+                with self._lock:
+                    applied[child] = desired_hash
         for action in plan.scale:
             self.writer.scale(namespace=resource.namespace, action=action)
         for reference in plan.delete:
             self.writer.delete(namespace=resource.namespace, reference=reference)
-            applied.pop((reference.kind, reference.name), None)
+            with self._lock:
+                applied.pop((reference.kind, reference.name), None)
         updated = self.writer.patch_status(resource, plan.status)
         if updated is not None:
-            key = (resource.namespace, resource.name)
-            self._written_status[key] = (_resource_version(updated), plan.status, resource.generation)
+            with self._lock:
+                self._written_status[key] = (_resource_version(updated), plan.status, resource.generation)
         if plan.remove_annotations:
             self.writer.remove_annotations(resource, list(plan.remove_annotations))
         for event in plan.events:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import Counter, Gauge, Histogram
 
 PHASES = ("Pending", "Progressing", "Canary", "Promoting", "Ready", "RolledBack", "Degraded", "Failed", "WaitingForCapacity")
@@ -24,11 +26,14 @@ analysis_value = Gauge(
 
 # The (check, revision) labels set per object, so that a deleted object's analysis series go with it.
 _analysis_labels: dict[tuple[str, str], set[tuple[str, str]]] = {}
+# Workers record while the event loop forgets deleted objects; a series set and its label entry go together.
+_analysis_lock = threading.Lock()
 
 
 def record_analysis(*, namespace: str, name: str, check: str, revision: str, value: float) -> None:
-    analysis_value.labels(namespace=namespace, name=name, check=check, revision=revision).set(value)
-    _analysis_labels.setdefault((namespace, name), set()).add((check, revision))
+    with _analysis_lock:
+        analysis_value.labels(namespace=namespace, name=name, check=check, revision=revision).set(value)
+        _analysis_labels.setdefault((namespace, name), set()).add((check, revision))
 
 
 def record_status(*, namespace: str, name: str, phase: str, weight: int) -> None:
@@ -47,8 +52,9 @@ def forget(*, namespace: str, name: str) -> None:
         canary_weight.remove(namespace, name)
     except KeyError:
         pass
-    for check, revision in _analysis_labels.pop((namespace, name), set()):
-        try:
-            analysis_value.remove(namespace, name, check, revision)
-        except KeyError:
-            pass
+    with _analysis_lock:
+        for check, revision in _analysis_labels.pop((namespace, name), set()):
+            try:
+                analysis_value.remove(namespace, name, check, revision)
+            except KeyError:
+                pass

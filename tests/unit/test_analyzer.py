@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.harness.specs import model_deployment
 from tritonops.analyzer import Analyzer, address_filter
 from tritonops.desired.revision import Revision
+from tritonops.providers.bounded_http import Deadline
 
 STABLE = Revision(hash="aaaa", version="1", image="i")
 CANARY = Revision(hash="bbbb", version="2", image="i")
@@ -30,7 +31,7 @@ class FakeMetrics:
         self.counters = {"127.77.0.1": (0, 0), "127.77.0.2": (0, 0)}
         self.fetched: list[str] = []
 
-    def __call__(self, url: str) -> str:
+    def __call__(self, url: str, *, deadline: Deadline) -> str:
         self.fetched.append(url)
         address = url.split("//")[1].split(":")[0]
         success, failure = self.counters[address]
@@ -81,7 +82,7 @@ def test_prime_takes_the_first_sample_only_once() -> None:
 
 
 def test_a_prometheus_that_cannot_answer_makes_the_window_inconclusive() -> None:
-    def failing(url: str):  # type: ignore[no-untyped-def]
+    def failing(url: str, *, deadline: Deadline):  # type: ignore[no-untyped-def]
         def query(promql: str) -> float | None:
             raise OSError("connection refused")
 
@@ -103,7 +104,7 @@ def test_address_filter() -> None:
 def test_the_prometheus_provider_runs_the_window_queries_and_custom_checks() -> None:
     asked: list[str] = []
 
-    def prometheus(url: str):  # type: ignore[no-untyped-def]
+    def prometheus(url: str, *, deadline: Deadline):  # type: ignore[no-untyped-def]
         assert url == "http://127.0.0.1:9090"
 
         def query(promql: str) -> float | None:

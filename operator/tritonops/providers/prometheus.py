@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import math
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 
 from tritonops.engine.analysis import WindowMeasurement
-from tritonops.providers import RevisionTarget
+from tritonops.providers import RevisionTarget, bounded_http
+from tritonops.providers.bounded_http import Deadline
 from tritonops.spec import CustomCheckSpec
 
 REVISION_LABEL = "inference_tritonops_dev_revision"
@@ -56,13 +56,19 @@ def measure(query: Query, *, model: str, revision: str, window_seconds: int) -> 
     return measurement_from({name: query(promql) for name, promql in window_queries(model=model, revision=revision, window_seconds=window_seconds).items()})
 
 
-def http_query(base_url: str, *, timeout_seconds: float = 5.0) -> Query:
-    """An instant-query function against one Prometheus server."""
+def http_query(base_url: str, *, timeout_seconds: float = 5.0, deadline: Deadline | None = None) -> Query:
+    """An instant-query function against one Prometheus server: each query is over within
+    `timeout_seconds` in all (not per socket read), and none runs past `deadline`."""
 
     def query(promql: str) -> float | None:
         address = f"{base_url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        with urllib.request.urlopen(address, timeout=timeout_seconds) as response:
-            body = json.load(response)
+        response = bounded_http.get(address, deadline=(deadline or Deadline.after(timeout_seconds)).within(timeout_seconds))
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            if response.status != 200:
+                raise OSError(f"Prometheus answered HTTP {response.status} {response.reason}") from None
+            raise
         if body.get("status") != "success":
             raise RuntimeError(f"Prometheus refused {promql!r}: {body.get('error')}")
         result = body["data"]["result"]

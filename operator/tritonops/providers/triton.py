@@ -5,19 +5,26 @@ Parsing and window math are pure; `TritonProvider` adds the scrape of each pod's
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import re
-import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Protocol
 
 from tritonops import constants
 from tritonops.engine.analysis import WindowMeasurement
-from tritonops.providers import RevisionTarget
+from tritonops.providers import RevisionTarget, bounded_http
+from tritonops.providers.bounded_http import Deadline, DeadlineExceeded
 from tritonops.spec import CustomCheckSpec
 
 logger = logging.getLogger(__name__)
-SCRAPE_TIMEOUT_SECONDS = 2.0
+# The whole scrape of one pod, connecting and every byte of the answer, not each socket read.
+SCRAPE_DEADLINE_SECONDS = 2.0
+# Scrapes in flight at once, across every object and worker: a few slow pods cannot start hundreds of threads.
+SCRAPE_CONCURRENCY = 8
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=SCRAPE_CONCURRENCY, thread_name_prefix="tritonops-scrape")
 
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -106,55 +113,140 @@ def combine(windows: Iterable[WindowMeasurement]) -> WindowMeasurement:
     )
 
 
-Fetch = Callable[[str], str]
+class Fetch(Protocol):
+    def __call__(self, url: str, *, deadline: Deadline) -> str:
+        """The text at `url`, or an OSError (DeadlineExceeded when it was not over by `deadline`)."""
+        ...
 
 
-def http_fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT_SECONDS) as response:
-        return str(response.read().decode())
+def http_fetch(url: str, *, deadline: Deadline) -> str:
+    response = bounded_http.get(url, deadline=deadline)
+    if response.status != 200:
+        raise OSError(f"{url} answered HTTP {response.status} {response.reason}")
+    return response.body.decode()
+
+
+Samples = dict[str, TritonCounters]  # pod name -> its counters when last scraped
 
 
 class TritonProvider:
     """Scrapes every Ready pod of a revision; a window is the counters' growth since the last scrape.
 
     The last samples stay in memory: after a restart the first call only takes a sample, so a window
-    never mixes traffic from before the restart with the current step's.
+    never mixes traffic from before the restart with the current step's. A revision's pods are scraped
+    in parallel on a small shared pool, all within one deadline: a pod that misses it leaves the window
+    inconclusive, and the worker moves on.
     """
 
-    def __init__(self, *, fetch: Fetch = http_fetch, allowed: Callable[[str], bool] = lambda address: True) -> None:
+    def __init__(
+        self,
+        *,
+        fetch: Fetch = http_fetch,
+        allowed: Callable[[str], bool] = lambda address: True,
+        scrape_deadline_seconds: float = SCRAPE_DEADLINE_SECONDS,
+        pool: concurrent.futures.Executor = _POOL,
+    ) -> None:
         self.fetch = fetch
         self.allowed = allowed
-        self._samples: dict[tuple[tuple[str, str], str], dict[str, TritonCounters]] = {}
+        self.scrape_deadline_seconds = scrape_deadline_seconds
+        self._pool = pool
+        # Worker threads measure while the event loop forgets deleted objects: every access holds the lock.
+        self._lock = threading.Lock()
+        self._samples: dict[tuple[str, str], dict[str, Samples]] = {}  # object -> revision -> samples
 
-    def _scrape(self, target: RevisionTarget) -> dict[str, TritonCounters]:
-        samples: dict[str, TritonCounters] = {}
+    def _scrape(self, target: RevisionTarget, *, deadline: Deadline) -> Samples:
+        futures: dict[str, concurrent.futures.Future[str]] = {}
         for pod, address in sorted(target.pods.items()):
             if not self.allowed(address):
                 logger.warning("not scraping pod %s at %s: outside the allowed scrape networks", pod, address)
                 continue
+            futures[pod] = self._pool.submit(self.fetch, f"http://{address}:{constants.METRICS_PORT}/metrics", deadline=deadline)
+        # Wait no longer than the deadline even for a fetch that overruns it; whatever has not started is dropped.
+        _, late = concurrent.futures.wait(futures.values(), timeout=deadline.remaining())
+        for future in late:
+            future.cancel()
+        missed = [pod for pod, future in futures.items() if future in late]
+        samples: Samples = {}
+        for pod, future in futures.items():
+            if future in late:
+                continue
             try:
-                text = self.fetch(f"http://{address}:{constants.METRICS_PORT}/metrics")
+                text = future.result()
+            except DeadlineExceeded:
+                missed.append(pod)
+                continue
             except OSError as error:
-                logger.info("scrape of pod %s at %s failed: %s", pod, address, error)
+                logger.info("scrape of pod %s at %s failed: %s", pod, target.pods[pod], error)
                 continue
             samples[pod] = parse_counters(text, model=target.model, version=target.version)
+        if missed:
+            # Judging the pods that did answer could pass a canary whose slow pod is the broken one.
+            raise DeadlineExceeded(
+                f"the metrics of pod {', '.join(sorted(missed))} of revision {target.revision} did not arrive within the scrape deadline"
+            )
         return samples
 
-    def measure(self, target: RevisionTarget, *, window_seconds: int) -> WindowMeasurement | None:
-        current = self._scrape(target)
-        previous = self._samples.get((target.key, target.revision))
-        self._samples[(target.key, target.revision)] = {**(previous or {}), **current}
+    def measure(self, target: RevisionTarget, *, window_seconds: int, deadline: Deadline | None = None) -> WindowMeasurement | None:
+        """The window ending now (see Provider); DeadlineExceeded when a pod missed the deadline, and then
+        nothing is remembered of this scrape: the next window starts at the last whole sample."""
+        scrape_deadline = (deadline or Deadline.after(self.scrape_deadline_seconds)).within(self.scrape_deadline_seconds)
+        current = self._scrape(target, deadline=scrape_deadline)
+        with self._lock:
+            revisions = self._samples.setdefault(target.key, {})
+            previous = revisions.get(target.revision)
+            revisions[target.revision] = {**(previous or {}), **current}
         if previous is None:
             return None
         # A pod with no earlier sample started within the window: all it counted is new.
         return combine(window(previous.get(pod, TritonCounters()), counters) for pod, counters in current.items())
 
+    def within(self, deadline: Deadline) -> Bounded:
+        """This provider with every measurement over by `deadline`."""
+        return Bounded(provider=self, deadline=deadline)
+
     def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
         return {check.name: None for check in checks}
 
     def has_sample(self, key: tuple[str, str], revision: str) -> bool:
-        return (key, revision) in self._samples
+        with self._lock:
+            return revision in self._samples.get(key, {})
+
+    def sampled(self, key: tuple[str, str]) -> dict[str, frozenset[str]]:
+        """Revision -> the pods with a remembered sample, for one object."""
+        with self._lock:
+            return {revision: frozenset(samples) for revision, samples in self._samples.get(key, {}).items()}
+
+    def retain(self, key: tuple[str, str], *, revisions: Collection[str], pods: Collection[str]) -> None:
+        """Drop the samples of revisions no longer measured and of pods that no longer exist.
+
+        `pods` are all the object's pods, Ready or not: a pod that is briefly not Ready keeps its sample,
+        so its next window starts there instead of counting its whole life as new."""
+        with self._lock:
+            remembered = self._samples.get(key)
+            if remembered is not None:
+                self._samples[key] = {
+                    revision: {pod: counters for pod, counters in samples.items() if pod in pods}
+                    for revision, samples in remembered.items()
+                    if revision in revisions
+                }
 
     def forget(self, key: tuple[str, str]) -> None:
-        for remembered in [k for k in self._samples if k[0] == key]:
-            del self._samples[remembered]
+        with self._lock:
+            self._samples.pop(key, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounded:
+    """The triton provider for one analysis: every measurement is over by the analysis' deadline."""
+
+    provider: TritonProvider
+    deadline: Deadline
+
+    def measure(self, target: RevisionTarget, *, window_seconds: int) -> WindowMeasurement | None:
+        return self.provider.measure(target, window_seconds=window_seconds, deadline=self.deadline)
+
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
+        return self.provider.custom(checks, window_seconds=window_seconds)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self.provider.forget(key)
