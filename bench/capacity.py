@@ -71,6 +71,7 @@ class Run:
     lowest_ready: int
     waiting_seconds: float
     capacity_mode: str
+    waiting_messages: tuple[str, ...]  # what status said while WaitingForCapacity, each once
     # (seconds since the change, value): Ready pods of the old and the new revision, and the new one's weight.
     old_ready: list[tuple[float, float]]
     new_ready: list[tuple[float, float]]
@@ -113,8 +114,11 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, scenario: Scenario)
                 break
             time.sleep(0.25)
         settled = time.monotonic()
-        # The stable is back at full strength (rollback) or the old revision gone (promotion) within a minute.
-        wait_until(lambda: sum(sampler.samples[-1].ready.values()) >= scenario.replicas, description="every pod Ready again", timeout_seconds=60)
+        # The plot goes on until the stable is back at full strength alone (rollback) or the new revision
+        # serves alone (promotion), within a minute.
+        kept = old if status.get("phase") == "RolledBack" else str((status.get("stableRevision") or {}).get("hash"))
+        wait_until(lambda: sampler.samples[-1].ready == {kept: scenario.replicas}, description="one revision serving on every pod",
+                   timeout_seconds=60)
     samples = [sample for sample in sampler.samples if sample.at >= changed]
     client.CoreV1Api(api).delete_namespace(namespace)
     return Run(
@@ -123,6 +127,7 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, scenario: Scenario)
         lowest_ready=min(sum(sample.ready.values()) for sample in samples),
         waiting_seconds=_waiting_seconds(samples),
         capacity_mode=mode,
+        waiting_messages=tuple(dict.fromkeys(sample.message for sample in samples if sample.phase == "WaitingForCapacity")),
         old_ready=[(round(sample.at - changed, 2), float(sample.ready.get(old, 0))) for sample in samples],
         new_ready=[(round(sample.at - changed, 2), float(sum(count for revision, count in sample.ready.items() if revision != old)))
                    for sample in samples],
@@ -155,6 +160,8 @@ def main() -> None:
                     results[name].append(outcome)
                     print(f"{name} run {run + 1}: {outcome.phase} in {outcome.seconds:.1f}s ({outcome.capacity_mode}), "
                           f"lowest {outcome.lowest_ready} Ready of {scenario.replicas}, waiting {outcome.waiting_seconds:.1f}s", flush=True)
+                    for message in outcome.waiting_messages:
+                        print(f"  WaitingForCapacity: {message}", flush=True)
         finally:
             operator.stop()
             cluster.stop()
@@ -172,6 +179,7 @@ def main() -> None:
         figures[f"{name}_floor"] = floor
         figures[f"{name}_floor_held"] = all(run.lowest_ready >= floor for run in runs)
         figures[f"{name}_waiting_for_capacity_seconds"] = round(max(run.waiting_seconds for run in runs), 1)
+        figures[f"{name}_waiting_messages"] = sorted({message for run in runs for message in run.waiting_messages})
         print(f"{name}: {figures[f'{name}_outcomes']}, median {figures[f'{name}_median_seconds']}s, max {figures[f'{name}_max_seconds']}s, "
               f"lowest Ready {figures[f'{name}_lowest_ready_pods']} (floor {floor}), "
               f"WaitingForCapacity at most {figures[f'{name}_waiting_for_capacity_seconds']}s", flush=True)
@@ -182,8 +190,9 @@ def main() -> None:
             for name, runs in results.items() if runs
             for label, points in (("v1 Ready", runs[0].old_ready), ("v2 Ready", runs[0].new_ready), ("v2 weight x replicas", runs[0].weight))
         },
-        x_label="seconds since the version change", y_label="Ready pods (weight as a share of replicas)",
-        title="Ready pods per revision and canary weight during a version change (first run of each scenario)",
+        x_label="seconds since the version change", y_label="Ready pods",
+        title="Ready pods per revision and canary weight (as pods) during a version change, first run of each scenario",
+        panels={name: [f"{name} {label}" for label in ("v1 Ready", "v2 Ready", "v2 weight x replicas")] for name, runs in results.items() if runs},
     )
     print(f"saved {json_path} and {png_path}")
 

@@ -38,7 +38,9 @@ def save(
     x_label: str,
     y_label: str,
     title: str,
+    panels: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pathlib.Path, pathlib.Path]:
+    """`panels` (title: series names) draws one plot per panel, one above the other, instead of one for all."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,14 +50,19 @@ def save(
     document = {"benchmark": name, "machine": machine(), "figures": dict(figures), "series": {k: list(v) for k, v in series.items()}}
     json_path = RESULTS / f"{name}.json"
     json_path.write_text(json.dumps(document, indent=2) + "\n")
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    for label, points in series.items():
-        axes.plot([x for x, _ in points], [y for _, y in points], label=label)
-    axes.set_xlabel(x_label)
-    axes.set_ylabel(y_label)
-    axes.set_title(title)
-    axes.grid(True, alpha=0.3)
-    axes.legend()
+    groups = dict(panels) if panels else {title: list(series)}
+    figure, grid = plt.subplots(len(groups), 1, figsize=(8, 3.2 * len(groups) + 1.3), squeeze=False, sharex=True)
+    for axes, (panel, names) in zip(grid[:, 0], groups.items()):
+        for label in names:
+            points = series[label]
+            axes.plot([x for x, _ in points], [y for _, y in points], label=label)
+        axes.set_ylabel(y_label)
+        axes.set_title(panel if panels else title, fontsize=10)
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize=8)
+    grid[-1, 0].set_xlabel(x_label)
+    if panels:
+        figure.suptitle(title)
     summary = ", ".join(f"{key}={value}" for key, value in figures.items() if isinstance(value, (int, float)))
     figure.text(0.01, 0.01, summary[:160], fontsize=7)
     png_path = RESULTS / f"{name}.png"

@@ -26,6 +26,7 @@ class Sample:
     route_canary: str | None = None
     # status.canaryWeight: the share of Ready pods the canary serves.
     canary_weight: int = 0
+    message: str = ""
 
 
 class Sampler:
@@ -78,7 +79,8 @@ class Sampler:
             ready = self._ready()
             status = read(self.kube_client, self.namespace, self.name).get("status") or {}
             self.samples.append(Sample(at=time.monotonic(), ready=ready, phase=str(status.get("phase")), route_weight=weight,
-                                       route_canary=canary, canary_weight=int(status.get("canaryWeight") or 0)))
+                                       route_canary=canary, canary_weight=int(status.get("canaryWeight") or 0),
+                                       message=str(status.get("message") or "")))
             self._stop.wait(SAMPLE_SECONDS)
 
 
