@@ -21,15 +21,22 @@ Query = Callable[[str], float | None]
 
 
 def window_queries(*, model: str, revision: str, window_seconds: int) -> dict[str, str]:
-    """PromQL for one revision's window; every query returns one number (or nothing)."""
+    """PromQL for one revision's window; every query returns one number (or nothing).
+
+    A window needs at least two scrapes of each pod inside it: with a Prometheus that scrapes less often
+    than every intervalSeconds / 2 the window is empty, which judges as too few requests (inconclusive).
+    """
     selector = f'model="{model}",{REVISION_LABEL}="{revision}"'
 
     def growth(metric: str) -> str:
-        # The difference of two samples, not increase(): increase() extrapolates to the window's edges,
-        # and minRequests and small-window rates need whole requests. A series that did not exist at
-        # the window's start counts from zero; a restart within the window is clamped at zero.
-        series = f"{metric}{{{selector}}}"
-        return f"clamp_min(sum({series}) - (sum({series} offset {window_seconds}s) or vector(0)), 0)"
+        # Per series (one per pod), then summed: sum(x) - sum(x offset w) would subtract the counts of a pod
+        # that went away within the window (a scale-in, a step, a restart) from the pods that stayed, and
+        # add a new pod's whole history. increase() takes each series' growth from its own samples inside
+        # the window, so a pod that left counts up to its last scrape, one that came counts from its first,
+        # and a Triton restart (its counters start again at zero) counts as a reset, not as a drop. Its
+        # extrapolation to the window's edges scales a pod's successes and failures alike (they are scraped
+        # together), so rates and means hold; counts are rounded to whole requests by measurement_from.
+        return f"sum(increase({metric}{{{selector}}}[{window_seconds}s]))"
 
     return {
         "successes": growth("nv_inference_request_success"),
