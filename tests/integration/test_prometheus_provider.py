@@ -15,7 +15,9 @@ from tests.harness.models import Faults, write_model
 from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
 from tritonops.devcluster.triton import TritonServer
-from tritonops.providers.prometheus import REVISION_LABEL, http_query, measure
+from tritonops.engine.analysis import CustomValue
+from tritonops.providers.prometheus import REVISION_LABEL, PrometheusProvider, http_query, measure
+from tritonops.spec import CustomCheckSpec
 
 
 def _send(server: TritonServer, count: int) -> None:
@@ -94,3 +96,34 @@ def test_pods_that_leave_restart_or_arrive_within_the_window_count_only_what_the
     # extrapolates to the window's end by at most one scrape interval (1s of the ~10s or more here).
     assert 15 <= measured.requests <= 17, measured
     assert measured.success_rate == 1.0 and measured.mean_latency_ms is not None and measured.mean_latency_ms > 0
+
+
+def test_custom_queries_of_every_shape_come_back_as_a_number_or_the_reason_there_is_none(prometheus: PrometheusServer) -> None:
+    # Prometheus scraping itself under two jobs: `up` has two series.
+    itself = f"127.0.0.1:{prometheus.port}"
+    prometheus.start(jobs=[ScrapeJob(name="one", targets=[itself]), ScrapeJob(name="two", targets=[itself])])
+    query = http_query(prometheus.url)
+    wait_until(lambda: query("count(up)") == 2, description="both jobs scraped", timeout_seconds=30)
+    shapes = {
+        "one": "sum(up)",
+        "scalar": "scalar(sum(up))",
+        "none": 'up{job="absent"}',
+        "several": "up",
+        "matrix": "up[1m]",
+        "nan": "0 / 0",
+        "infinite": "sum(up) / 0",
+        "text": '"hello"',
+        "refused": "sum(",
+    }
+    checks = [CustomCheckSpec(name=name, query=promql, minimum=None, maximum=10.0) for name, promql in shapes.items()]
+    values = PrometheusProvider(query).custom(checks, window_seconds=10)
+    assert values["one"] == CustomValue(2.0) and values["scalar"] == CustomValue(2.0)
+    assert values["infinite"] == CustomValue(float("inf"))
+    assert values["none"] == CustomValue(None, "the query returned no series")
+    said = {name: str(values[name].problem) for name in ("several", "matrix", "nan", "text", "refused")}
+    assert all(values[name].value is None for name in said), values
+    assert "2 series" in said["several"] and 'job="one"' in said["several"], said
+    assert "range vector (matrix)" in said["matrix"], said
+    assert "NaN" in said["nan"], said
+    assert "string 'hello'" in said["text"], said
+    assert "Prometheus refused the query" in said["refused"] and "parse error" in said["refused"], said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -31,15 +32,29 @@ class WindowMeasurement:
 
 
 @dataclasses.dataclass(frozen=True)
+class CustomValue:
+    """A custom query's answer: its number, or why there is none (shown with the check in status)."""
+
+    value: float | None
+    problem: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Check:
     check: str
     revision: str
     value: float | None
     threshold: str
     passed: bool | None  # None: could not be judged
+    message: str | None = None  # why there is no value, or what a value JSON cannot hold was
 
     def as_status(self) -> dict[str, Any]:
-        return {"check": self.check, "revision": self.revision, "value": self.value, "threshold": self.threshold, "passed": self.passed}
+        # Status is JSON, which has no NaN or infinity: such a value is shown in the message instead.
+        value = self.value if self.value is None or math.isfinite(self.value) else None
+        status: dict[str, Any] = {"check": self.check, "revision": self.revision, "value": value, "threshold": self.threshold, "passed": self.passed}
+        if self.message:
+            status["message"] = self.message
+        return status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +75,7 @@ def judge(
     analysis: AnalysisSpec,
     canary: WindowMeasurement,
     stable: WindowMeasurement | None,
-    custom_values: Mapping[str, float | None] | None = None,
+    custom_values: Mapping[str, CustomValue] | None = None,
 ) -> Verdict:
     """Apply spec.rollout.analysis to one window.
 
@@ -92,21 +107,25 @@ def judge(
             increase = canary_errors - stable_errors
             checks.append(Check("errorRateIncrease", "canary", increase, f"<= {allowed}", increase <= allowed))
     for custom in analysis.custom:
-        value = (custom_values or {}).get(custom.name)
+        answer = (custom_values or {}).get(custom.name) or CustomValue(None, "the provider gave no answer")
+        value = answer.value
         bounds = []
-        passed: bool | None = None if value is None else True
+        passed: bool | None = None if value is None or math.isnan(value) else True
         if custom.minimum is not None:
             bounds.append(f">= {custom.minimum}")
             passed = passed and value is not None and value >= custom.minimum
         if custom.maximum is not None:
             bounds.append(f"<= {custom.maximum}")
             passed = passed and value is not None and value <= custom.maximum
-        checks.append(Check(custom.name, "canary", value, " and ".join(bounds), passed))
+        message = answer.problem
+        if value is not None and not math.isfinite(value):
+            message = f"the query returned {'NaN' if math.isnan(value) else '+Inf' if value > 0 else '-Inf'}"
+        checks.append(Check(custom.name, "canary", value, " and ".join(bounds), passed, message))
     failed = [check for check in checks if check.passed is False]
     if failed:
         return Verdict("Failed", checks, "; ".join(f"{c.check} {_shown(c.value)} not {c.threshold}" for c in failed), requests)
     if any(check.passed is None for check in checks):
-        unknown = ", ".join(check.check for check in checks if check.passed is None)
+        unknown = ", ".join(f"{check.check} ({check.message})" if check.message else check.check for check in checks if check.passed is None)
         return Verdict("Inconclusive", checks, f"no value for {unknown}", requests)
     return Verdict("Passed", checks, "every check passed", requests)
 

@@ -6,13 +6,16 @@ copies onto them (`inference.tritonops.dev/revision` becomes `inference_tritonop
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from tritonops.engine.analysis import WindowMeasurement
+from tritonops.engine.analysis import CustomValue, WindowMeasurement
 from tritonops.providers import RevisionTarget
 from tritonops.spec import CustomCheckSpec
 
@@ -63,20 +66,78 @@ def measure(query: Query, *, model: str, revision: str, window_seconds: int) -> 
     return measurement_from({name: query(promql) for name, promql in window_queries(model=model, revision=revision, window_seconds=window_seconds).items()})
 
 
+class UnexpectedResult(ValueError):
+    """Prometheus answered, but not with one number (or nothing); the message says what it sent."""
+
+
+def _number(sample: Any) -> float:
+    if not isinstance(sample, list) or len(sample) != 2 or not isinstance(sample[1], str):
+        raise UnexpectedResult(f"the query returned a sample it cannot read: {str(sample)[:100]}")
+    try:
+        value = float(sample[1])
+    except ValueError:
+        raise UnexpectedResult(f"the query returned a sample it cannot read: {sample[1][:100]!r}") from None
+    if math.isnan(value):
+        # NaN is no measurement (0/0: nothing happened), and a NaN compares False with every bound.
+        raise UnexpectedResult("the query returned NaN, not a number")
+    return value
+
+
+def _labels(series: Any) -> str:
+    metric = series.get("metric") if isinstance(series, dict) else None
+    pairs = metric.items() if isinstance(metric, dict) else ()
+    return "{" + ",".join(f'{name}="{value}"' for name, value in sorted(pairs)) + "}"
+
+
+def value_of(body: Any) -> float | None:
+    """The one number of an instant query's answer; None for an empty vector.
+
+    A scalar counts as one number. A range vector, several series, a string, NaN or anything else raises
+    UnexpectedResult saying what came back, so that a custom check can show it; a refusal raises RuntimeError.
+    """
+    if isinstance(body, dict) and body.get("status") == "error":
+        raise RuntimeError(f"Prometheus refused the query: {body.get('errorType', '')}: {body.get('error', '')}")
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or "resultType" not in data:
+        raise UnexpectedResult(f"Prometheus sent an answer without data: {str(body)[:100]}")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar":
+        return _number(result)
+    if kind == "string":
+        text = result[1] if isinstance(result, list) and len(result) == 2 else result
+        raise UnexpectedResult(f"the query returned a string {str(text)[:100]!r}, not a number")
+    if kind == "matrix":
+        count = len(result) if isinstance(result, list) else 0
+        raise UnexpectedResult(f"the query returned a range vector (matrix) of {count} series, not one number: drop the [range] or wrap it in a function")
+    if kind != "vector" or not isinstance(result, list):
+        raise UnexpectedResult(f"the query returned a {kind} result, not one number")
+    if not result:
+        return None
+    if len(result) > 1:
+        shown = ", ".join(_labels(series) for series in result[:2]) + (", ..." if len(result) > 2 else "")
+        raise UnexpectedResult(f"the query returned {len(result)} series ({shown}), not one number: aggregate them, e.g. with max() or sum()")
+    series = result[0]
+    return _number(series.get("value") if isinstance(series, dict) else series)
+
+
 def http_query(base_url: str, *, timeout_seconds: float = 5.0) -> Query:
     """An instant-query function against one Prometheus server."""
 
     def query(promql: str) -> float | None:
         address = f"{base_url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        with urllib.request.urlopen(address, timeout=timeout_seconds) as response:
-            body = json.load(response)
-        if body.get("status") != "success":
-            raise RuntimeError(f"Prometheus refused {promql!r}: {body.get('error')}")
-        result = body["data"]["result"]
-        if not result:
-            return None
-        value = float(result[0]["value"][1])
-        return None if math.isnan(value) else value
+        try:
+            with urllib.request.urlopen(address, timeout=timeout_seconds) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as error:
+            # Prometheus answers a query it refuses with 400 or 422 and says why in the body.
+            try:
+                body = json.load(error)
+            except ValueError:
+                raise error from None
+        except http.client.HTTPException as error:
+            # A connection cut mid-answer is no OSError; the caller expects one for a server it cannot reach.
+            raise OSError(f"Prometheus' answer was cut short: {error!r}") from error
+        return value_of(body)
 
     return query
 
@@ -90,8 +151,17 @@ class PrometheusProvider:
     def measure(self, target: RevisionTarget, *, window_seconds: int) -> WindowMeasurement | None:
         return measure(self.query, model=target.model, revision=target.revision, window_seconds=window_seconds)
 
-    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
-        return {check.name: self.query(check.query) for check in checks}
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, CustomValue]:
+        return {check.name: self._custom(check) for check in checks}
+
+    def _custom(self, check: CustomCheckSpec) -> CustomValue:
+        # Each check on its own: a query that cannot be answered leaves its check inconclusive, and never
+        # stops the other checks (one of which may fail) or the reconcile.
+        try:
+            value = self.query(check.query)
+        except (OSError, RuntimeError, ValueError) as error:
+            return CustomValue(None, str(error))
+        return CustomValue(None, "the query returned no series") if value is None else CustomValue(value)
 
     def forget(self, key: tuple[str, str]) -> None:
         return None

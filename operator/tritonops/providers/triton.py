@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 
 from tritonops import constants
-from tritonops.engine.analysis import WindowMeasurement
+from tritonops.engine.analysis import CustomValue, WindowMeasurement
 from tritonops.providers import RevisionTarget
 from tritonops.spec import CustomCheckSpec
 
@@ -149,8 +149,9 @@ class TritonProvider:
         # A pod with no earlier sample started within the window: all it counted is new.
         return combine(window(previous.get(pod, TritonCounters()), counters) for pod, counters in current.items())
 
-    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
-        return {check.name: None for check in checks}
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, CustomValue]:
+        # The CRD allows custom checks with the prometheus provider only; an older CRD may not have said so.
+        return {check.name: CustomValue(None, "custom queries need the prometheus provider") for check in checks}
 
     def has_sample(self, key: tuple[str, str], revision: str) -> bool:
         return (key, revision) in self._samples

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from tests.harness.specs import model_deployment
-from tritonops.engine.analysis import WindowMeasurement, judge
+from tritonops.engine.analysis import CustomValue, WindowMeasurement, judge
 from tritonops.spec import AnalysisSpec
 
 
@@ -59,10 +59,37 @@ def test_error_rate_increase_compares_with_stable_in_the_same_window() -> None:
 def test_custom_checks_use_their_bounds() -> None:
     analysis = typed({"minRequests": 1, "custom": [{"name": "p99", "query": "q", "max": 300}, {"name": "hit", "query": "q", "min": 0.5, "max": 1}]})
     canary = WindowMeasurement(requests=10, successes=10)
-    assert judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 120, "hit": 0.7}).result == "Passed"
-    failed = judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 350, "hit": 0.7})
+    assert judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": CustomValue(120), "hit": CustomValue(0.7)}).result == "Passed"
+    failed = judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": CustomValue(350), "hit": CustomValue(0.7)})
     assert failed.result == "Failed" and [c.check for c in failed.checks if c.passed is False] == ["p99"]
-    assert judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": 120}).result == "Inconclusive"
+    assert judge(analysis=analysis, canary=canary, stable=None, custom_values={"p99": CustomValue(120)}).result == "Inconclusive"
+
+
+def test_a_custom_query_without_a_number_is_an_inconclusive_check_that_says_why() -> None:
+    analysis = typed({"minRequests": 1, "custom": [{"name": "p99", "query": "q", "max": 300}]})
+    problem = "the query returned 3 series, not one number"
+    verdict = judge(analysis=analysis, canary=WindowMeasurement(requests=10, successes=10), stable=None,
+                    custom_values={"p99": CustomValue(None, problem)})
+    assert verdict.result == "Inconclusive" and problem in verdict.reason
+    assert verdict.checks[0].as_status() == {"check": "p99", "revision": "canary", "value": None, "threshold": "<= 300", "passed": None,
+                                             "message": problem}
+
+
+def test_a_custom_problem_never_hides_a_failed_check() -> None:
+    analysis = typed({"minRequests": 1, "successRate": {"min": 0.99}, "custom": [{"name": "p99", "query": "q", "max": 300}]})
+    verdict = judge(analysis=analysis, canary=WindowMeasurement(requests=10, successes=5), stable=None,
+                    custom_values={"p99": CustomValue(None, "the query returned NaN")})
+    assert verdict.result == "Failed"
+
+
+def test_an_infinite_custom_value_is_judged_and_shown_as_text() -> None:
+    # histogram_quantile() says +Inf when the quantile is above the last bucket: far over any max.
+    analysis = typed({"minRequests": 1, "custom": [{"name": "p99", "query": "q", "max": 300}]})
+    verdict = judge(analysis=analysis, canary=WindowMeasurement(requests=10, successes=10), stable=None,
+                    custom_values={"p99": CustomValue(float("inf"))})
+    assert verdict.result == "Failed"
+    # JSON (and so status) has no infinity.
+    assert verdict.checks[0].as_status()["value"] is None and verdict.checks[0].as_status()["message"] == "the query returned +Inf"
 
 
 def test_checks_render_for_status() -> None:
