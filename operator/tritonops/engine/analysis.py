@@ -80,7 +80,9 @@ def judge(
     """Apply spec.rollout.analysis to one window.
 
     Too few canary requests make the window Inconclusive whatever the values say: a handful of
-    requests can neither prove a version good nor condemn it.
+    requests can neither prove a version good nor condemn it. The same minRequests holds for the stable
+    side of every comparison with stable (errorRateIncrease): fewer stable requests (at least one) make
+    that check Inconclusive, never a pass.
     """
     minimum = analysis.min_requests
     requests = {"canary": canary.requests, **({"stable": stable.requests} if stable is not None else {})}
@@ -101,7 +103,13 @@ def judge(
     if (allowed := analysis.max_error_rate_increase) is not None:
         stable_errors = stable.error_rate if stable is not None else None
         canary_errors = canary.error_rate
-        if stable_errors is None or canary_errors is None:
+        if stable is None or stable.requests < max(minimum, 1):
+            # The stable side is held to minRequests too: its 3 requests with one failure would excuse a
+            # canary error rate of 34%.
+            count = 0 if stable is None else stable.requests
+            said = f"{count} stable requests in the window, fewer than minRequests {minimum}" if count < minimum else "no stable requests in the window"
+            checks.append(Check("errorRateIncrease", "canary", None, f"<= {allowed}", None, said))
+        elif stable_errors is None or canary_errors is None:
             checks.append(Check("errorRateIncrease", "canary", None, f"<= {allowed}", None))
         else:
             increase = canary_errors - stable_errors

@@ -56,6 +56,19 @@ def test_error_rate_increase_compares_with_stable_in_the_same_window() -> None:
     assert judge(analysis=analysis, canary=WindowMeasurement(requests=100, successes=80), stable=WindowMeasurement(requests=0, successes=0)).result == "Inconclusive"
 
 
+def test_too_few_stable_requests_make_the_comparison_inconclusive_not_a_pass() -> None:
+    # 3 stable requests with one failure (33%) would hide a 34% canary error rate under a 0.01 allowance.
+    analysis = typed({"minRequests": 20, "maxErrorRateIncrease": 0.01})
+    canary = WindowMeasurement(requests=100, successes=66)
+    verdict = judge(analysis=analysis, canary=canary, stable=WindowMeasurement(requests=3, successes=2))
+    assert verdict.result == "Inconclusive"
+    check = next(c for c in verdict.checks if c.check == "errorRateIncrease")
+    assert check.passed is None and check.message == "3 stable requests in the window, fewer than minRequests 20"
+    assert "fewer than minRequests 20" in verdict.reason
+    # Enough stable requests: the same canary fails.
+    assert judge(analysis=analysis, canary=canary, stable=WindowMeasurement(requests=20, successes=20)).result == "Failed"
+
+
 def test_custom_checks_use_their_bounds() -> None:
     analysis = typed({"minRequests": 1, "custom": [{"name": "p99", "query": "q", "max": 300}, {"name": "hit", "query": "q", "min": 0.5, "max": 1}]})
     canary = WindowMeasurement(requests=10, successes=10)
