@@ -58,12 +58,25 @@ class Check:
 
 
 @dataclasses.dataclass(frozen=True)
+class Reading:
+    """A value reported beside the checks but not judged: the stable revision's, so both can be compared."""
+
+    check: str
+    revision: str
+    value: float | None
+
+    def as_status(self) -> dict[str, Any]:
+        return {"check": self.check, "revision": self.revision, "value": self.value}
+
+
+@dataclasses.dataclass(frozen=True)
 class Verdict:
     result: Result
     checks: Sequence[Check]
     reason: str
     # Requests each revision served in the window, for the record in status.
     requests: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    readings: Sequence[Reading] = ()
 
     @property
     def failed_checks(self) -> int:
@@ -86,9 +99,10 @@ def judge(
     """
     minimum = analysis.min_requests
     requests = {"canary": canary.requests, **({"stable": stable.requests} if stable is not None else {})}
+    readings = _readings(analysis, canary=canary, stable=stable)
     if canary.requests < minimum:
         return Verdict(
-            "Inconclusive", (), f"{canary.requests} canary requests in the window, fewer than minRequests {minimum}", requests
+            "Inconclusive", (), f"{canary.requests} canary requests in the window, fewer than minRequests {minimum}", requests, readings
         )
     checks: list[Check] = []
     if (success_min := analysis.success_rate_min) is not None:
@@ -131,11 +145,28 @@ def judge(
         checks.append(Check(custom.name, "canary", value, " and ".join(bounds), passed, message))
     failed = [check for check in checks if check.passed is False]
     if failed:
-        return Verdict("Failed", checks, "; ".join(f"{c.check} {_shown(c.value)} not {c.threshold}" for c in failed), requests)
+        return Verdict("Failed", checks, "; ".join(f"{c.check} {_shown(c.value)} not {c.threshold}" for c in failed), requests, readings)
     if any(check.passed is None for check in checks):
         unknown = ", ".join(f"{check.check} ({check.message})" if check.message else check.check for check in checks if check.passed is None)
-        return Verdict("Inconclusive", checks, f"no value for {unknown}", requests)
-    return Verdict("Passed", checks, "every check passed", requests)
+        return Verdict("Inconclusive", checks, f"no value for {unknown}", requests, readings)
+    return Verdict("Passed", checks, "every check passed", requests, readings)
+
+
+def _readings(analysis: AnalysisSpec, *, canary: WindowMeasurement, stable: WindowMeasurement | None) -> tuple[Reading, ...]:
+    """The stable revision's value of each quantity a built-in check judges on the canary, and for
+    errorRateIncrease both error rates it subtracts. Custom queries are not per revision: none for them."""
+    if stable is None:
+        return ()
+    readings: list[Reading] = []
+    if analysis.success_rate_min is not None:
+        readings.append(Reading("successRate", "stable", stable.success_rate))
+    if analysis.latency_ms_max is not None:
+        readings.append(Reading("latencyMs", "stable", stable.mean_latency_ms))
+    if analysis.queue_ms_max is not None:
+        readings.append(Reading("queueMs", "stable", stable.mean_queue_ms))
+    if analysis.max_error_rate_increase is not None:
+        readings += [Reading("errorRate", "canary", canary.error_rate), Reading("errorRate", "stable", stable.error_rate)]
+    return tuple(readings)
 
 
 def _shown(value: float | None) -> str:

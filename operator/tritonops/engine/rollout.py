@@ -73,7 +73,8 @@ def analysis_record(verdict: Verdict, *, now: datetime.datetime) -> dict[str, An
         "reason": verdict.reason,
         "failedChecks": verdict.failed_checks,
         "requests": dict(verdict.requests),
-        "measurements": [check.as_status() for check in verdict.checks],
+        # The canary's checks, then the stable revision's values of the same quantities (no threshold, not judged).
+        "measurements": [check.as_status() for check in verdict.checks] + [reading.as_status() for reading in verdict.readings],
     }
 
 

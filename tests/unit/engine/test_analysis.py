@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from tests.harness.specs import model_deployment
-from tritonops.engine.analysis import CustomValue, WindowMeasurement, judge
+from tritonops.engine.analysis import CustomValue, Reading, WindowMeasurement, judge
 from tritonops.spec import AnalysisSpec
 
 
@@ -108,3 +108,26 @@ def test_an_infinite_custom_value_is_judged_and_shown_as_text() -> None:
 def test_checks_render_for_status() -> None:
     check = judge(analysis=ANALYSIS, canary=WindowMeasurement(requests=100, successes=93, mean_latency_ms=20, mean_queue_ms=1), stable=HEALTHY).checks[0]
     assert check.as_status() == {"check": "successRate", "revision": "canary", "value": 0.93, "threshold": ">= 0.99", "passed": False}
+
+
+def test_the_stable_revision_values_are_reported_beside_the_canary_checks() -> None:
+    stable = WindowMeasurement(requests=200, successes=198, mean_latency_ms=18, mean_queue_ms=0.5)
+    canary = WindowMeasurement(requests=100, successes=97, mean_latency_ms=30, mean_queue_ms=2)
+    verdict = judge(analysis=ANALYSIS, canary=canary, stable=stable)
+    assert list(verdict.readings) == [
+        Reading("successRate", "stable", 0.99),
+        Reading("latencyMs", "stable", 18),
+        Reading("queueMs", "stable", 0.5),
+        Reading("errorRate", "canary", pytest.approx(0.03)),
+        Reading("errorRate", "stable", pytest.approx(0.01)),
+    ]
+    # A reading is reported, not judged: no threshold, no passed.
+    assert verdict.readings[0].as_status() == {"check": "successRate", "revision": "stable", "value": 0.99}
+    assert all(check.revision == "canary" for check in verdict.checks)
+
+
+def test_stable_values_are_reported_even_when_the_canary_had_too_few_requests() -> None:
+    verdict = judge(analysis=typed({"minRequests": 20, "successRate": {"min": 0.99}}), canary=WindowMeasurement(requests=3, successes=3),
+                    stable=WindowMeasurement(requests=50, successes=49))
+    assert verdict.result == "Inconclusive" and list(verdict.readings) == [Reading("successRate", "stable", 0.98)]
+    assert judge(analysis=ANALYSIS, canary=HEALTHY, stable=None).readings == ()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
 from tests.harness.specs import model_deployment
 from tritonops import constants
 from tritonops.engine.actions import ChildReference, Plan, Scale
-from tritonops.engine.analysis import Check, Verdict
+from tritonops.engine.analysis import Check, Reading, Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, Room, UnschedulablePod
 from tritonops.engine.reconcile import plan
 from tritonops.engine.rollout import analysis_due
@@ -265,6 +266,15 @@ def test_a_passed_analysis_is_recorded_and_the_step_holds_until_step_seconds() -
     assert result.status["currentStep"] == 0
     assert reasons(result) == []
     assert result.requeue_after == 10
+
+
+def test_the_stable_revision_values_reach_status_beside_the_canary_checks() -> None:
+    verdict = dataclasses.replace(PASSED, readings=(Reading("successRate", "stable", 0.995),))
+    measurements = run(at_step_one_ready(), 10, canary=1, stable=3, analysis=verdict).status["lastAnalysis"]["measurements"]
+    assert measurements == [
+        {"check": "successRate", "revision": "canary", "value": 1.0, "threshold": ">= 0.99", "passed": True},
+        {"check": "successRate", "revision": "stable", "value": 0.995},
+    ]
 
 
 def test_step_advances_after_step_seconds_with_a_passed_analysis() -> None:
