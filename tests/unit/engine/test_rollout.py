@@ -301,6 +301,66 @@ def test_inconclusive_windows_neither_advance_nor_count_as_failures() -> None:
     assert "fewer than minRequests" in status["message"]
 
 
+def with_inconclusive(limit: int, action: str | None = None, **rollout: Any) -> dict[str, Any]:
+    analysis = {**ROLLOUT["analysis"], "inconclusiveLimit": limit, **({"onInconclusive": action} if action else {})}  # type: ignore[dict-item]
+    return spec(rollout={"analysis": analysis, **rollout})
+
+
+def test_consecutive_inconclusive_windows_are_counted_and_a_pass_or_a_fail_resets_the_count() -> None:
+    status = at_step_one_ready()
+    for count, second in enumerate((10, 20, 30), start=1):
+        status = dict(run(status, second, canary=1, stable=3, analysis=INCONCLUSIVE).status)
+        assert status["inconclusiveAnalyses"] == count
+    assert run(status, 40, canary=1, stable=3, analysis=PASSED).status["inconclusiveAnalyses"] == 0
+    assert run(status, 40, canary=1, stable=3, analysis=FAILED).status["inconclusiveAnalyses"] == 0
+    # A pass without a window (the provider's first sample) changes nothing.
+    assert run(status, 40, canary=1, stable=3).status["inconclusiveAnalyses"] == 3
+
+
+def test_the_inconclusive_limit_rolls_back_by_default_and_frees_the_canary() -> None:
+    body = with_inconclusive(3)
+    status = at_step_one_ready()
+    for second in (10, 20):
+        status = dict(run(status, second, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body).status)
+        assert status["phase"] == "Canary"
+    result = run(status, 30, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+    assert result.rollback_reason == "AnalysisInconclusive"
+    assert result.status["phase"] == "RolledBack" and result.status["canaryWeight"] == 0
+    failed = result.status["failedRevision"]
+    assert failed["reason"] == "AnalysisInconclusive"
+    assert failed["message"] == ("3 inconclusive analyses in a row (inconclusiveLimit 3); last: 3 canary requests in the window,"
+                                 " fewer than minRequests 20")
+    assert result.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{NEW.hash}")]
+    assert reasons(result) == ["RolledBack"]
+
+
+def test_hold_keeps_the_canary_at_its_step_and_warns_once() -> None:
+    body = with_inconclusive(2, "Hold")
+    status = dict(run(at_step_one_ready(), 10, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body).status)
+    reached = run(status, 20, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+    assert reached.rollback_reason is None and (reached.status["phase"], reached.status["currentStep"]) == ("Canary", 0)
+    assert reasons(reached) == ["InconclusiveLimitReached"] and reached.events[0].type == "Warning"
+    assert "2 inconclusive analyses in a row (inconclusiveLimit 2)" in reached.status["message"]
+    assert "onInconclusive Hold" in reached.status["message"]
+    conditions = {c["type"]: c for c in reached.status["conditions"]}
+    assert conditions["Progressing"]["reason"] == "InconclusiveLimitReached"
+    later = run(dict(reached.status), 30, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+    assert reasons(later) == [] and later.status["inconclusiveAnalyses"] == 3 and later.status["phase"] == "Canary"
+    passed = run(dict(later.status), 40, canary=1, stable=3, analysis=PASSED, spec_body=body)
+    assert passed.status["inconclusiveAnalyses"] == 0 and "inconclusive" not in passed.status["message"]
+
+
+def test_no_limit_and_paused_windows_never_reach_the_inconclusive_limit() -> None:
+    for body in (with_inconclusive(0), with_inconclusive(2, paused=True)):
+        status = at_step_one_ready()
+        for second in range(10, 200, 10):
+            result = run(status, second, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+            status = dict(result.status)
+            assert result.rollback_reason is None and status["phase"] == "Canary"
+    # Paused: the windows are not counted, so resuming does not roll back at once.
+    assert status["inconclusiveAnalyses"] == 0
+
+
 def test_one_failed_analysis_below_the_limit_is_counted_and_reported() -> None:
     result = run(at_step_one_ready(), 10, canary=1, stable=3, analysis=FAILED)
     assert result.status["failedAnalyses"] == 1
