@@ -134,6 +134,10 @@ def http_query(base_url: str, *, timeout_seconds: float = 5.0) -> Query:
                 body = json.load(error)
             except ValueError:
                 raise error from None
+        except http.client.InvalidURL:
+            # Its message repeats the URL's text, which may hold a password (user:password@host): status,
+            # events and logs must not see it.
+            raise ValueError("spec.rollout.analysis.prometheus.url is not a usable URL (its text is not repeated: it may hold a password)") from None
         except http.client.HTTPException as error:
             # A connection cut mid-answer is no OSError; the caller expects one for a server it cannot reach.
             raise OSError(f"Prometheus' answer was cut short: {error!r}") from error

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from tritonops.engine.analysis import CustomValue
-from tritonops.providers.prometheus import PrometheusProvider, UnexpectedResult, measure, measurement_from, value_of, window_queries
+from tritonops.providers.prometheus import PrometheusProvider, UnexpectedResult, http_query, measure, measurement_from, value_of, window_queries
 from tritonops.spec import CustomCheckSpec
 
 
@@ -101,3 +101,10 @@ def test_custom_checks_never_raise_they_say_why_there_is_no_value() -> None:
     assert values["matrix"].value is None and "range vector (matrix)" in str(values["matrix"].problem)
     assert values["down"].value is None and "connection refused" in str(values["down"].problem)
     assert values["empty"] == CustomValue(None, "the query returned no series")
+
+
+def test_a_url_it_cannot_use_is_never_repeated_it_may_hold_a_password() -> None:
+    # http.client reads "user:s3cret@host" as host "user" and port "s3cret@host", and says so in its error.
+    with pytest.raises(ValueError) as raised:
+        http_query("http://user:s3cret@prometheus.invalid")("up")
+    assert "s3cret" not in str(raised.value) and "not a usable URL" in str(raised.value)
