@@ -96,7 +96,7 @@ def value_of(body: Any) -> float | None:
     UnexpectedResult saying what came back, so that a custom check can show it; a refusal raises RuntimeError.
     """
     if isinstance(body, dict) and body.get("status") == "error":
-        raise RuntimeError(f"Prometheus refused the query: {body.get('errorType', '')}: {body.get('error', '')}")
+        raise RuntimeError(f"Prometheus refused the query: {body.get('errorType', '')}: {str(body.get('error', ''))[:300]}")
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict) or "resultType" not in data:
         raise UnexpectedResult(f"Prometheus sent an answer without data: {str(body)[:100]}")
