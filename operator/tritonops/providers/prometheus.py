@@ -39,6 +39,8 @@ def window_queries(*, model: str, revision: str, window_seconds: int) -> dict[st
         # and a Triton restart (its counters start again at zero) counts as a reset, not as a drop. Its
         # extrapolation to the window's edges scales a pod's successes and failures alike (they are scraped
         # together), so rates and means hold; counts are rounded to whole requests by measurement_from.
+        # What a pod serves before Prometheus first scrapes it is in no window: increase() starts at a
+        # series' first sample. That loses requests, never turns a failure into a success.
         return f"sum(increase({metric}{{{selector}}}[{window_seconds}s]))"
 
     return {
