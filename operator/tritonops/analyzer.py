@@ -90,6 +90,11 @@ class Analyzer:
             # A provider that cannot answer leaves the window inconclusive: never a pass, never a fail.
             logger.warning("analysis of %s/%s could not be measured: %s", key[0], key[1], error)
             return Verdict("Inconclusive", (), f"the {analysis.provider} provider could not measure: {error}")
+        except Exception as error:  # noqa: BLE001
+            # Anything else is a bug, but raising would abort every reconcile of the object, and with it the
+            # rollback of a crashing canary: the window is inconclusive and the traceback goes to the log.
+            logger.exception("analysis of %s/%s failed", key[0], key[1])
+            return Verdict("Inconclusive", (), f"the {analysis.provider} provider failed: {type(error).__name__}: {error}")
         if canary_window is None or stable_window is None:
             return None
         return judge(analysis=analysis, canary=canary_window, stable=stable_window, custom_values=custom)

@@ -297,9 +297,11 @@ class Controller:
 
     @staticmethod
     def _record_analysis(resource: ModelDeployment, verdict: Verdict) -> None:
-        for check in verdict.checks:
-            if check.value is not None:
-                metrics.record_analysis(namespace=resource.namespace, name=resource.name, check=check.check, revision=check.revision, value=check.value)
+        # Both revisions' values: the canary's checks and the stable's readings of the same quantities.
+        values = [(c.check, c.revision, c.value) for c in verdict.checks] + [(r.check, r.revision, r.value) for r in verdict.readings]
+        for check, revision, value in values:
+            if value is not None:
+                metrics.record_analysis(namespace=resource.namespace, name=resource.name, check=check, revision=revision, value=value)
 
     def _reconcile_once(self, resource: ModelDeployment, children: ChildState) -> Plan:
         now = self.clock()

@@ -20,6 +20,7 @@ from tritonops.errors import InvalidSpecError
 Strategy = Literal["Canary", "Immediate"]
 CapacityMode = Literal["Surge", "Swap", "Auto"]
 DeadlineAction = Literal["Rollback", "Hold"]
+InconclusiveAction = Literal["Rollback", "Hold"]
 ProviderName = Literal["triton", "prometheus"]
 RouterName = Literal["replicas", "gatewayAPI"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
@@ -27,6 +28,7 @@ ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 _STRATEGIES: tuple[Strategy, ...] = ("Canary", "Immediate")
 _CAPACITY_MODES: tuple[CapacityMode, ...] = ("Surge", "Swap", "Auto")
 _DEADLINE_ACTIONS: tuple[DeadlineAction, ...] = ("Rollback", "Hold")
+_INCONCLUSIVE_ACTIONS: tuple[InconclusiveAction, ...] = ("Rollback", "Hold")
 _PROVIDERS: tuple[ProviderName, ...] = ("triton", "prometheus")
 _ROUTERS: tuple[RouterName, ...] = ("replicas", "gatewayAPI")
 _SERVICE_TYPES: tuple[ServiceType, ...] = ("ClusterIP", "NodePort", "LoadBalancer")
@@ -123,6 +125,9 @@ class AnalysisSpec:
     queue_ms_max: float | None
     max_error_rate_increase: float | None
     custom: tuple[CustomCheckSpec, ...]
+    # Consecutive inconclusive analyses after which on_inconclusive acts; 0: never.
+    inconclusive_limit: int
+    on_inconclusive: InconclusiveAction
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -548,6 +553,8 @@ def _analysis(section: _Section) -> AnalysisSpec:
         queue_ms_max=_bound(section, "queueMs", "max"),
         max_error_rate_increase=section.optional_number("maxErrorRateIncrease"),
         custom=tuple(_custom_check(check) for check in section.sections("custom")),
+        inconclusive_limit=section.integer("inconclusiveLimit"),
+        on_inconclusive=section.choice("onInconclusive", _INCONCLUSIVE_ACTIONS),
     )
 
 

@@ -151,7 +151,8 @@ def _measurements_table(measurements: Sequence[Any]) -> Table:
             _text(measurement.get("revision")),
             Text(format_value(measurement.get("value"))),
             _text(measurement.get("threshold")),
-            _passed_text(measurement.get("passed")),
+            # No `passed` at all: the stable revision's reading, shown beside the checks and not judged.
+            _passed_text(measurement.get("passed")) if "passed" in measurement else Text(""),
         )
     return table
 

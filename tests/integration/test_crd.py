@@ -67,6 +67,10 @@ INVALID = [
     ("rollout.capacity", {"mode": "Swap", "maxUnavailable": 0}, "spec.rollout.capacity.maxUnavailable"),
     ("rollout.capacity.onDeadline", "Wait", "spec.rollout.capacity.onDeadline"),
     ("rollout.analysis.failureLimit", 0, "spec.rollout.analysis.failureLimit"),
+    ("rollout.analysis.inconclusiveLimit", -1, "spec.rollout.analysis.inconclusiveLimit"),
+    # One window would roll back nearly every rollout: new canary pods' first window is often empty.
+    ("rollout.analysis.inconclusiveLimit", 1, "spec.rollout.analysis.inconclusiveLimit"),
+    ("rollout.analysis.onInconclusive", "Pause", "spec.rollout.analysis.onInconclusive"),
     ("rollout.analysis.successRate", {"min": 1.5}, "spec.rollout.analysis.successRate.min"),
     ("rollout.analysis", {"provider": "prometheus"}, "spec.rollout.analysis.prometheus"),
     ("rollout.analysis", {"custom": [{"name": "p99", "query": "x", "max": 1}]}, "spec.rollout.analysis.custom"),
@@ -111,7 +115,8 @@ def test_minimal_spec_gets_every_default(kube_client: client.ApiClient, namespac
     assert rollout["steps"] == [10, 25, 50]
     assert (rollout["stepSeconds"], rollout["progressDeadlineSeconds"], rollout["paused"]) == (60, 600, False)
     assert rollout["capacity"] == {"mode": "Auto", "maxUnavailable": 1, "onDeadline": "Rollback"}
-    assert rollout["analysis"] == {"provider": "triton", "intervalSeconds": 15, "failureLimit": 2, "minRequests": 20}
+    assert rollout["analysis"] == {"provider": "triton", "intervalSeconds": 15, "failureLimit": 2, "minRequests": 20,
+                                   "inconclusiveLimit": 40, "onInconclusive": "Rollback"}
     assert spec["traffic"] == {"router": "replicas"}
     assert spec["service"] == {"type": "ClusterIP"}
     assert spec["monitoring"] == {"serviceMonitor": False}
@@ -140,6 +145,8 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
             successRate: {min: 0.99}
             latencyMs: {max: 250}
             custom: [{name: p99, query: "vector(1)", max: 300}]
+            inconclusiveLimit: 1
+            onInconclusive: Hold
         traffic: {router: gatewayAPI, gatewayAPI: {parentRefs: [{name: inference}], hostnames: [models.example.com]}}
         """
     )
@@ -148,6 +155,7 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
     assert created["spec"]["rollout"]["capacity"] == {"mode": "Swap", "maxUnavailable": 2, "onDeadline": "Hold"}
     # The volume source is kept as written (preserve-unknown-fields), not pruned.
     assert created["spec"]["server"]["volumes"] == [{"name": "python", "persistentVolumeClaim": {"claimName": "python-env", "readOnly": True}}]
+    assert (created["spec"]["rollout"]["analysis"]["inconclusiveLimit"], created["spec"]["rollout"]["analysis"]["onInconclusive"]) == (1, "Hold")
 
 
 @pytest.mark.usefixtures("crd_installed")
@@ -156,6 +164,8 @@ def test_kubectl_explain_reads_well(cluster: LocalCluster) -> None:
     for field in ("strategy", "steps", "stepSeconds", "progressDeadlineSeconds", "paused", "capacity", "analysis"):
         assert field in text
     assert "Canary shifts traffic in steps" in text
+    analysis = kubectl(cluster.kubeconfig, "explain", "modeldeployment.spec.rollout.analysis.onInconclusive")
+    assert "Rollback to the stable revision" in analysis and "Hold" in analysis
 
 
 @pytest.mark.usefixtures("crd_installed")

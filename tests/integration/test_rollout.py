@@ -67,6 +67,28 @@ def test_manual_controls_drive_a_canary(kube_client: client.ApiClient, namespace
     assert operator.metric("tritonops_promotions_total") == promotions_before + 1
 
 
+def test_a_canary_that_stays_inconclusive_is_rolled_back_at_the_inconclusive_limit(
+    kube_client: client.ApiClient, namespace: str, operator: OperatorProcess
+) -> None:
+    # No Triton behind kwok's pods: no requests, every window inconclusive, the canary's GPUs held until the limit.
+    rollout = {**ROLLOUT, "analysis": {**ROLLOUT["analysis"], "intervalSeconds": 2, "inconclusiveLimit": 3}}
+    create(kube_client, namespace, model_deployment("m", replicas=2, rollout=rollout))
+    stable = wait_phase(kube_client, namespace, "m", "Ready")["status"]["stableRevision"]["hash"]
+    rollbacks_before = operator.metric("tritonops_rollbacks_total", reason="AnalysisInconclusive")
+    patch_spec(kube_client, namespace, "m", {"model": {"version": "2"}})
+    canary = wait_phase(kube_client, namespace, "m", "Canary")["status"]["canaryRevision"]["hash"]
+    wait_until(lambda: (read(kube_client, namespace, "m").get("status") or {}).get("inconclusiveAnalyses", 0) >= 1,
+               description="an inconclusive analysis counted in status", timeout_seconds=30)
+    status = wait_phase(kube_client, namespace, "m", "RolledBack", timeout=60)["status"]
+    failed = status["failedRevision"]
+    assert (failed["hash"], failed["reason"]) == (canary, "AnalysisInconclusive"), failed
+    assert failed["message"].startswith("3 inconclusive analyses in a row (inconclusiveLimit 3); last: "), failed
+    assert "inconclusiveAnalyses" not in status and status["stableRevision"]["hash"] == stable
+    wait_until(lambda: deployment_replicas(kube_client, namespace, "m") == {stable: 2}, description="the canary removed", timeout_seconds=30)
+    wait_until(lambda: operator.metric("tritonops_rollbacks_total", reason="AnalysisInconclusive") == rollbacks_before + 1,
+               description="the rollback counted", timeout_seconds=10)
+
+
 def _mig_node_is_free(kube_client: client.ApiClient) -> bool:
     pods = client.CoreV1Api(kube_client).list_pod_for_all_namespaces(field_selector="spec.nodeName=gpu-mig-0").items
     return not pods

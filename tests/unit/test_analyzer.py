@@ -127,3 +127,34 @@ def test_the_prometheus_provider_runs_the_window_queries_and_custom_checks() -> 
     p99 = next(check for check in verdict.checks if check.check == "p99")
     assert (p99.value, p99.threshold, p99.passed) == (420.0, "<= 300", False)
     assert any('inference_tritonops_dev_revision="bbbb"' in promql for promql in asked)
+
+
+def test_a_custom_query_of_an_unexpected_shape_is_an_inconclusive_check_not_an_error() -> None:
+    from tritonops.providers.prometheus import UnexpectedResult
+
+    def prometheus(url: str, *, deadline: Deadline):  # type: ignore[no-untyped-def]
+        def query(promql: str) -> float | None:
+            if promql == "up":
+                raise UnexpectedResult("the query returned 2 series, not one number")
+            return 100.0 if "nv_inference_request_success" in promql else 0.0
+
+        return query
+
+    analysis = {"provider": "prometheus", "prometheus": {"url": "http://127.0.0.1:9090"}, "minRequests": 20,
+                "successRate": {"min": 0.99}, "custom": [{"name": "p99", "query": "up", "max": 300}]}
+    verdict = Analyzer(prometheus_query=prometheus).analyse(model_deployment({"rollout": {"analysis": analysis}}), stable=STABLE, canary=CANARY, pods=PODS)
+    assert verdict is not None and verdict.result == "Inconclusive"
+    assert "p99" in verdict.reason and "2 series" in verdict.reason
+    assert next(check for check in verdict.checks if check.check == "successRate").passed is True
+
+
+def test_a_provider_bug_is_an_inconclusive_window_not_an_aborted_reconcile() -> None:
+    def broken(url: str, *, deadline: Deadline):  # type: ignore[no-untyped-def]
+        def query(promql: str) -> float | None:
+            raise TypeError("list indices must be integers or slices, not str")
+
+        return query
+
+    resource = model_deployment({"rollout": {"analysis": {"provider": "prometheus", "prometheus": {"url": "http://127.0.0.1:1"}}}})
+    verdict = Analyzer(prometheus_query=broken).analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
+    assert verdict is not None and verdict.result == "Inconclusive" and "TypeError" in verdict.reason

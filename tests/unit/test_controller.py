@@ -231,3 +231,18 @@ def test_an_invalid_spec_that_could_not_be_reported_is_retried(monkeypatch: pyte
     monkeypatch.setattr(reconcile, "build_deployment", _invalid)
     result = Controller(UnreachableWriter(), clock=lambda: NOW).reconcile(_body(), ChildState())  # type: ignore[arg-type]
     assert result.failure is not None and result.failure.reason == "InvalidSpec" and result.retry
+
+
+def test_analysis_values_of_both_revisions_reach_the_metric() -> None:
+    from tritonops.engine.analysis import Check, Reading, Verdict
+
+    resource = model_deployment(name="both-values", namespace="ns")
+    verdict = Verdict("Passed", (Check("successRate", "canary", 0.97, ">= 0.95", True),), "every check passed", {},
+                      (Reading("successRate", "stable", 0.999),))
+    Controller._record_analysis(resource, verdict)
+
+    def value(revision: str) -> float | None:
+        labels = {"namespace": "ns", "name": "both-values", "check": "successRate", "revision": revision}
+        return REGISTRY.get_sample_value("tritonops_analysis_value", labels)
+
+    assert (value("canary"), value("stable")) == (0.97, 0.999)

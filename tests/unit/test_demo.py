@@ -40,6 +40,7 @@ CANARY = body(
             "measurements": [
                 {"check": "successRate", "revision": "canary", "value": 0.0, "threshold": ">= 0.95", "passed": False},
                 {"check": "latencyMs", "revision": "canary", "value": None, "threshold": "<= 250", "passed": None},
+                {"check": "successRate", "revision": "stable", "value": 1.0},
             ],
         },
     }
@@ -72,7 +73,8 @@ def test_without_a_canary_there_is_no_weight_or_step() -> None:
 def test_an_analysis_line_shows_each_check_and_its_verdict() -> None:
     assert display.analysis_key(CANARY) == ("2026-01-02T03:04:05Z", "Failed")
     assert display.analysis_line(CANARY) == (
-        "analysis Failed       canary 31 / stable 62 requests: successRate 0 (>= 0.95) FAILED, latencyMs no data (<= 250) n/a"
+        "analysis Failed       canary 31 / stable 62 requests: successRate 0 (>= 0.95) FAILED, latencyMs no data (<= 250) n/a,"
+        " stable successRate 1"
     )
     inconclusive = body({"lastAnalysis": {"at": "t", "result": "Inconclusive", "reason": "5 canary requests in the window, fewer than minRequests 10"}})
     assert display.analysis_line(inconclusive) == "analysis Inconclusive: 5 canary requests in the window, fewer than minRequests 10"

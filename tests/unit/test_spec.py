@@ -52,7 +52,8 @@ def test_a_minimal_spec_parses_to_the_crd_defaults() -> None:
             capacity=CapacitySpec(mode="Auto", max_unavailable=1, on_deadline="Rollback"),
             analysis=AnalysisSpec(
                 provider="triton", prometheus_url=None, interval_seconds=15, failure_limit=2, min_requests=20, success_rate_min=None,
-                latency_ms_max=None, queue_ms_max=None, max_error_rate_increase=None, custom=(),
+                latency_ms_max=None, queue_ms_max=None, max_error_rate_increase=None, custom=(), inconclusive_limit=40,
+                on_inconclusive="Rollback",
             ),
         ),
         traffic=TrafficSpec(router="replicas", gateway_api=GatewayApiSpec(parent_refs=(), hostnames=())),
@@ -102,6 +103,8 @@ BEHAVIOR = {"scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type
          lambda s: (s.rollout.analysis.success_rate_min, s.rollout.analysis.latency_ms_max, s.rollout.analysis.queue_ms_max,
                     s.rollout.analysis.max_error_rate_increase),
          (0.99, 250, 100.5, 0.01)),
+        ({"rollout": {"analysis": {"inconclusiveLimit": 0, "onInconclusive": "Hold"}}},
+         lambda s: (s.rollout.analysis.inconclusive_limit, s.rollout.analysis.on_inconclusive), (0, "Hold")),
         # A bound object without its bound asks for no check.
         ({"rollout": {"analysis": {"successRate": {}}}}, lambda s: s.rollout.analysis.success_rate_min, None),
         ({"rollout": {"analysis": {"provider": "prometheus", "prometheus": {"url": "http://prometheus:9090"},
@@ -177,6 +180,7 @@ NODE_TERMS = "spec.server.affinity.nodeAffinity.requiredDuringSchedulingIgnoredD
         ({"service": {"annotations": {"a": True}}}, "spec.service.annotations[a]", "must be a string, not a boolean"),
         ({"rollout": {"analysis": {"custom": [{"name": "p99", "query": "x", "max": "300"}]}}},
          "spec.rollout.analysis.custom[0].max", "must be a number, not a string"),
+        ({"rollout": {"analysis": {"onInconclusive": "Pause"}}}, "spec.rollout.analysis.onInconclusive", "must be one of Rollback, Hold"),
     ],
 )
 def test_malformed_input_names_the_exact_field(spec: dict[str, Any], field: str, message: str) -> None:

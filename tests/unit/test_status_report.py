@@ -66,6 +66,7 @@ MID_CANARY = {
             {"check": "successRate", "revision": "canary", "value": 0.93, "threshold": ">= 0.99", "passed": False},
             {"check": "latencyMs", "revision": "canary", "value": 12.345678, "threshold": "<= 250", "passed": True},
             {"check": "queueMs", "revision": "canary", "value": None, "threshold": "<= 100", "passed": None},
+            {"check": "successRate", "revision": "stable", "value": 0.999},
         ],
     },
 }
@@ -115,9 +116,11 @@ def test_mid_canary_shows_weight_step_and_the_failed_measurement() -> None:
     # Square brackets in a reason are text, not rich markup.
     assert "successRate [canary] below threshold" in analysis
     assert "canary 120, stable 800" in analysis
-    assert lines_with(text, "successRate")[-1].split() == ["successRate", "canary", "0.93", ">=", "0.99", "NO"]
+    assert lines_with(text, "successRate")[-2].split() == ["successRate", "canary", "0.93", ">=", "0.99", "NO"]
     assert lines_with(text, "latencyMs")[0].split() == ["latencyMs", "canary", "12.3457", "<=", "250", "yes"]
     assert lines_with(text, "queueMs")[0].split() == ["queueMs", "canary", "no", "data", "<=", "100", "n/a"]
+    # The stable revision's value is shown beside the canary's, not judged.
+    assert lines_with(text, "successRate")[-1].split() == ["successRate", "stable", "0.999", "-"]
 
 
 def test_rolled_back_shows_the_failed_revision_and_history() -> None:

@@ -87,6 +87,9 @@ def analysis_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def _measurement(entry: Mapping[str, Any]) -> str:
+    if "passed" not in entry:
+        # A reading (the stable revision's value of a quantity), reported beside the checks, not judged.
+        return f"{entry.get('revision')} {entry.get('check')} {status_report.format_value(entry.get('value'))}"
     passed = entry.get("passed")
     # null: the window could not judge this check.
     verdict = "ok" if passed is True else "FAILED" if passed is False else "n/a"

@@ -1,7 +1,7 @@
 """The rollout of a new revision: canary steps, analysis, promotion and rollback. Pure.
 
 Every piece of rollout state lives in status (`canaryRevision`, `currentStep`, `stepStartedAt`,
-`failedAnalyses`, `lastAnalysis`, `failedRevision`, `capacityMode`, `progressAt`, ...), so an
+`failedAnalyses`, `inconclusiveAnalyses`, `lastAnalysis`, `failedRevision`, `capacityMode`, `progressAt`, ...), so an
 operator that restarts mid-rollout reads it back and continues at the same step. Each call
 decides one pass from that state, the observations and the time, and says when it next needs to
 act. How many pods each revision runs in each stage is `pod_counts`' decision: the Ready pods
@@ -28,7 +28,7 @@ from tritonops.spec import CapacityMode, Spec
 
 # Status keys owned by the rollout; a pass that does not set one removes it.
 ROLLOUT_KEYS = (
-    "canaryRevision", "currentStep", "stepStartedAt", "failedAnalyses", "lastAnalysis", "failedRevision", "promotionReason",
+    "canaryRevision", "currentStep", "stepStartedAt", "failedAnalyses", "inconclusiveAnalyses", "lastAnalysis", "failedRevision", "promotionReason",
     "capacityMode", "progressAt", "progressReadyPods", "pausedAt",
 )
 ONE_SHOT_ANNOTATIONS = (constants.ANNOTATION_PROMOTE, constants.ANNOTATION_ABORT, constants.ANNOTATION_RETRY)
@@ -73,7 +73,8 @@ def analysis_record(verdict: Verdict, *, now: datetime.datetime) -> dict[str, An
         "reason": verdict.reason,
         "failedChecks": verdict.failed_checks,
         "requests": dict(verdict.requests),
-        "measurements": [check.as_status() for check in verdict.checks],
+        # The canary's checks, then the stable revision's values of the same quantities (no threshold, not judged).
+        "measurements": [check.as_status() for check in verdict.checks] + [reading.as_status() for reading in verdict.readings],
     }
 
 
@@ -96,6 +97,8 @@ class _State:
     step: int = 0
     step_started_at: datetime.datetime | None = None
     failed_analyses: int = 0
+    # Inconclusive analyses in a row; a passed or failed one sets it back to 0.
+    inconclusive_analyses: int = 0
     last_analysis: Mapping[str, Any] | None = None
     promoting: bool = False
     promotion_reason: str = ""
@@ -114,6 +117,7 @@ class _State:
             step=int(status.get("currentStep", 0)),
             step_started_at=parse_time(status.get("stepStartedAt")),
             failed_analyses=int(status.get("failedAnalyses", 0)),
+            inconclusive_analyses=int(status.get("inconclusiveAnalyses", 0)),
             last_analysis=status.get("lastAnalysis"),
             promoting=status.get("phase") == "Promoting" or bool(status.get("promotionReason")),
             promotion_reason=str(status.get("promotionReason", "")),
@@ -124,7 +128,8 @@ class _State:
         )
 
     def as_status(self, canary: Revision) -> dict[str, Any]:
-        status: dict[str, Any] = {"canaryRevision": canary.as_status(), "currentStep": self.step, "failedAnalyses": self.failed_analyses}
+        status: dict[str, Any] = {"canaryRevision": canary.as_status(), "currentStep": self.step, "failedAnalyses": self.failed_analyses,
+                                  "inconclusiveAnalyses": self.inconclusive_analyses}
         if self.step_started_at is not None:
             status["stepStartedAt"] = conditions.timestamp(self.step_started_at)
         if self.last_analysis is not None:
@@ -477,16 +482,31 @@ def _canary_step(
                          message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {spec.rollout.progress_deadline_seconds}s",
                          now=now, events=events)
 
+    analysis = spec.rollout.analysis
     verdict = observations.analysis if _in_rollout_of(resource.status, desired) else None
     if verdict is not None:
         state = dataclasses.replace(state, last_analysis=analysis_record(verdict, now=now))
         if verdict.result == "Failed":
-            state = dataclasses.replace(state, failed_analyses=state.failed_analyses + 1)
+            state = dataclasses.replace(state, failed_analyses=state.failed_analyses + 1, inconclusive_analyses=0)
             events.append(Event("Warning", "AnalysisFailed",
-                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{spec.rollout.analysis.failure_limit} failed analyses)"))
-            if state.failed_analyses >= spec.rollout.analysis.failure_limit:
+                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{analysis.failure_limit} failed analyses)"))
+            if state.failed_analyses >= analysis.failure_limit:
                 return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="AnalysisFailed",
                                  message=f"{state.failed_analyses} failed analyses; last: {verdict.reason}", now=now, events=events)
+        elif verdict.result == "Passed":
+            state = dataclasses.replace(state, inconclusive_analyses=0)
+        elif not spec.rollout.paused:
+            # Paused, the user holds the canary on purpose: those windows do not count, so that resuming
+            # does not roll back at once.
+            state = dataclasses.replace(state, inconclusive_analyses=state.inconclusive_analyses + 1)
+            if analysis.inconclusive_limit and state.inconclusive_analyses >= analysis.inconclusive_limit:
+                said = f"{state.inconclusive_analyses} inconclusive analyses in a row (inconclusiveLimit {analysis.inconclusive_limit}); last: {verdict.reason}"
+                if analysis.on_inconclusive == "Rollback":
+                    # Without this, no traffic or a provider that cannot answer holds the canary's GPUs forever.
+                    return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="AnalysisInconclusive",
+                                     message=said, now=now, events=events)
+                if state.inconclusive_analyses == analysis.inconclusive_limit:
+                    events.append(Event("Warning", "InconclusiveLimitReached", f"{_describe(desired)} at {weight}%: {said}; holding (onInconclusive Hold)"))
 
     last = state.last_analysis or {}
     last_at = parse_time(last.get("at"))
@@ -506,10 +526,15 @@ def _canary_step(
         reason, message = "Paused", f"paused at {position}; automatic rollback stays armed"
     elif not moved.complete:
         reason, message = "CanaryStarting", f"{position}: {moved.canary_ready}/{moved.target} canary pods Ready"
+    elif analysis.inconclusive_limit and state.inconclusive_analyses >= analysis.inconclusive_limit:
+        reason, message = "InconclusiveLimitReached", (
+            f"{position}: {state.inconclusive_analyses} inconclusive analyses in a row (inconclusiveLimit {analysis.inconclusive_limit}),"
+            f" holding (onInconclusive Hold) until one passes or fails, or the rollout is promoted or aborted; last: {last.get('reason')}"
+        )
     elif last.get("result") == "Inconclusive" and last_at is not None and last_at >= step_started_at:
         reason, message = "AnalysisInconclusive", f"{position}: {last.get('reason')}"
     else:
-        reason, message = "StepInProgress", f"{position}: analysing every {spec.rollout.analysis.interval_seconds}s"
+        reason, message = "StepInProgress", f"{position}: analysing every {analysis.interval_seconds}s"
     route_weight, reported = _weights(resource, planned=weight, stable_ready=moved.stable_ready,
                                       canary_ready=moved.canary_ready if moved.counts.canary else 0)
     return Outcome(

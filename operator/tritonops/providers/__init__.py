@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from tritonops.engine.analysis import WindowMeasurement
+from tritonops.engine.analysis import CustomValue, WindowMeasurement
 from tritonops.spec import CustomCheckSpec
 
 
@@ -29,8 +29,8 @@ class Provider(Protocol):
         """The window ending now; None when there is no window yet (its first sample was just taken)."""
         ...
 
-    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
-        """Values of the user's custom queries; providers that cannot run queries give None each."""
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, CustomValue]:
+        """Each custom query's number, or why there is none; never raises."""
         ...
 
     def forget(self, key: tuple[str, str]) -> None:

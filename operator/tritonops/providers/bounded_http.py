@@ -46,6 +46,17 @@ class Deadline:
         return Deadline(min(self.at, time.monotonic() + seconds))
 
 
+class UnusableURL(ValueError):
+    """Not an http(s) URL with a host."""
+
+
+def _shown(url: str) -> str:
+    """The URL for messages: without user:password@, which status, events and logs must never see."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 class DeadlineExceeded(TimeoutError):
     """The work was not over by its deadline (a TimeoutError, so an OSError: callers that treat an
     unreachable peer as "no answer" treat a slow one the same way)."""
@@ -111,9 +122,12 @@ def get(url: str, *, deadline: Deadline, max_bytes: int = MAX_RESPONSE_BYTES) ->
     parts = urllib.parse.urlsplit(url)
     connection_class = {"http": http.client.HTTPConnection, "https": http.client.HTTPSConnection}.get(parts.scheme)
     if connection_class is None or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url}")
+        raise UnusableURL(f"not an http(s) URL with a host: {_shown(url)}")
+    if "@" in parts.netloc:
+        # Nothing here sends them, and they must not reach status, events or logs either.
+        raise UnusableURL(f"credentials in the URL are not supported: {_shown(url)}")
     if deadline.expired:
-        raise DeadlineExceeded(f"no time was left to fetch {url}")
+        raise DeadlineExceeded(f"no time was left to fetch {_shown(url)}")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # The socket timeout only bounds connecting and each read; the watchdog bounds them all together.
     connection = connection_class(parts.hostname, parts.port, timeout=max(deadline.remaining(), 0.001))
@@ -126,19 +140,19 @@ def get(url: str, *, deadline: Deadline, max_bytes: int = MAX_RESPONSE_BYTES) ->
             while chunk := response.read(_CHUNK):
                 received += len(chunk)
                 if received > max_bytes:
-                    raise OSError(f"{url} sent more than {max_bytes} bytes")
+                    raise OSError(f"{_shown(url)} sent more than {max_bytes} bytes")
                 chunks.append(chunk)
                 if deadline.expired:
                     break
             if deadline.expired:
-                raise DeadlineExceeded(f"{url} did not answer in full within its deadline")
+                raise DeadlineExceeded(f"{_shown(url)} did not answer in full within its deadline")
             return Response(status=response.status, reason=response.reason, body=b"".join(chunks))
     except (OSError, http.client.HTTPException, ValueError) as error:
         # A socket shut by the watchdog surfaces as whatever http.client and ssl make of a cut connection.
         if deadline.expired and not isinstance(error, DeadlineExceeded):
-            raise DeadlineExceeded(f"{url} did not answer within its deadline") from error
+            raise DeadlineExceeded(f"{_shown(url)} did not answer within its deadline") from error
         if isinstance(error, http.client.HTTPException):
-            raise OSError(f"{url}: {error!r}") from error
+            raise OSError(f"{_shown(url)}: {error!r}") from error
         raise  # an OSError, or a ValueError from the peer's answer, not from the deadline
     finally:
         connection.close()

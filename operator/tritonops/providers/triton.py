@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol
 
 from tritonops import constants
-from tritonops.engine.analysis import WindowMeasurement
+from tritonops.engine.analysis import CustomValue, WindowMeasurement
 from tritonops.providers import RevisionTarget, bounded_http
 from tritonops.providers.bounded_http import Deadline, DeadlineExceeded
 from tritonops.spec import CustomCheckSpec
@@ -204,8 +204,9 @@ class TritonProvider:
         """This provider with every measurement over by `deadline`."""
         return Bounded(provider=self, deadline=deadline)
 
-    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
-        return {check.name: None for check in checks}
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, CustomValue]:
+        # The CRD allows custom checks with the prometheus provider only; an older CRD may not have said so.
+        return {check.name: CustomValue(None, "custom queries need the prometheus provider") for check in checks}
 
     def has_sample(self, key: tuple[str, str], revision: str) -> bool:
         with self._lock:
@@ -245,7 +246,7 @@ class Bounded:
     def measure(self, target: RevisionTarget, *, window_seconds: int) -> WindowMeasurement | None:
         return self.provider.measure(target, window_seconds=window_seconds, deadline=self.deadline)
 
-    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, float | None]:
+    def custom(self, checks: Sequence[CustomCheckSpec], *, window_seconds: int) -> dict[str, CustomValue]:
         return self.provider.custom(checks, window_seconds=window_seconds)
 
     def forget(self, key: tuple[str, str]) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
 from tests.harness.specs import model_deployment
 from tritonops import constants
 from tritonops.engine.actions import ChildReference, Plan, Scale
-from tritonops.engine.analysis import Check, Verdict
+from tritonops.engine.analysis import Check, Reading, Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, Room, UnschedulablePod
 from tritonops.engine.reconcile import plan
 from tritonops.engine.rollout import analysis_due
@@ -267,6 +268,15 @@ def test_a_passed_analysis_is_recorded_and_the_step_holds_until_step_seconds() -
     assert result.requeue_after == 10
 
 
+def test_the_stable_revision_values_reach_status_beside_the_canary_checks() -> None:
+    verdict = dataclasses.replace(PASSED, readings=(Reading("successRate", "stable", 0.995),))
+    measurements = run(at_step_one_ready(), 10, canary=1, stable=3, analysis=verdict).status["lastAnalysis"]["measurements"]
+    assert measurements == [
+        {"check": "successRate", "revision": "canary", "value": 1.0, "threshold": ">= 0.99", "passed": True},
+        {"check": "successRate", "revision": "stable", "value": 0.995},
+    ]
+
+
 def test_step_advances_after_step_seconds_with_a_passed_analysis() -> None:
     status = dict(run(at_step_one_ready(), 20, canary=1, stable=3, analysis=PASSED).status)
     result = run(status, 30, canary=1, stable=3, analysis=PASSED)
@@ -289,6 +299,66 @@ def test_inconclusive_windows_neither_advance_nor_count_as_failures() -> None:
         assert (status["phase"], status["currentStep"], status["failedAnalyses"]) == ("Canary", 0, 0)
         assert reasons(result) == []
     assert "fewer than minRequests" in status["message"]
+
+
+def with_inconclusive(limit: int, action: str | None = None, **rollout: Any) -> dict[str, Any]:
+    analysis = {**ROLLOUT["analysis"], "inconclusiveLimit": limit, **({"onInconclusive": action} if action else {})}  # type: ignore[dict-item]
+    return spec(rollout={"analysis": analysis, **rollout})
+
+
+def test_consecutive_inconclusive_windows_are_counted_and_a_pass_or_a_fail_resets_the_count() -> None:
+    status = at_step_one_ready()
+    for count, second in enumerate((10, 20, 30), start=1):
+        status = dict(run(status, second, canary=1, stable=3, analysis=INCONCLUSIVE).status)
+        assert status["inconclusiveAnalyses"] == count
+    assert run(status, 40, canary=1, stable=3, analysis=PASSED).status["inconclusiveAnalyses"] == 0
+    assert run(status, 40, canary=1, stable=3, analysis=FAILED).status["inconclusiveAnalyses"] == 0
+    # A pass without a window (the provider's first sample) changes nothing.
+    assert run(status, 40, canary=1, stable=3).status["inconclusiveAnalyses"] == 3
+
+
+def test_the_inconclusive_limit_rolls_back_by_default_and_frees_the_canary() -> None:
+    body = with_inconclusive(3)
+    status = at_step_one_ready()
+    for second in (10, 20):
+        status = dict(run(status, second, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body).status)
+        assert status["phase"] == "Canary"
+    result = run(status, 30, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+    assert result.rollback_reason == "AnalysisInconclusive"
+    assert result.status["phase"] == "RolledBack" and result.status["canaryWeight"] == 0
+    failed = result.status["failedRevision"]
+    assert failed["reason"] == "AnalysisInconclusive"
+    assert failed["message"] == ("3 inconclusive analyses in a row (inconclusiveLimit 3); last: 3 canary requests in the window,"
+                                 " fewer than minRequests 20")
+    assert result.delete == [ChildReference("apps/v1", "Deployment", f"resnet-{NEW.hash}")]
+    assert reasons(result) == ["RolledBack"]
+
+
+def test_hold_keeps_the_canary_at_its_step_and_warns_once() -> None:
+    body = with_inconclusive(2, "Hold")
+    status = dict(run(at_step_one_ready(), 10, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body).status)
+    reached = run(status, 20, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+    assert reached.rollback_reason is None and (reached.status["phase"], reached.status["currentStep"]) == ("Canary", 0)
+    assert reasons(reached) == ["InconclusiveLimitReached"] and reached.events[0].type == "Warning"
+    assert "2 inconclusive analyses in a row (inconclusiveLimit 2)" in reached.status["message"]
+    assert "onInconclusive Hold" in reached.status["message"]
+    conditions = {c["type"]: c for c in reached.status["conditions"]}
+    assert conditions["Progressing"]["reason"] == "InconclusiveLimitReached"
+    later = run(dict(reached.status), 30, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+    assert reasons(later) == [] and later.status["inconclusiveAnalyses"] == 3 and later.status["phase"] == "Canary"
+    passed = run(dict(later.status), 40, canary=1, stable=3, analysis=PASSED, spec_body=body)
+    assert passed.status["inconclusiveAnalyses"] == 0 and "inconclusive" not in passed.status["message"]
+
+
+def test_no_limit_and_paused_windows_never_reach_the_inconclusive_limit() -> None:
+    for body in (with_inconclusive(0), with_inconclusive(2, paused=True)):
+        status = at_step_one_ready()
+        for second in range(10, 200, 10):
+            result = run(status, second, canary=1, stable=3, analysis=INCONCLUSIVE, spec_body=body)
+            status = dict(result.status)
+            assert result.rollback_reason is None and status["phase"] == "Canary"
+    # Paused: the windows are not counted, so resuming does not roll back at once.
+    assert status["inconclusiveAnalyses"] == 0
 
 
 def test_one_failed_analysis_below_the_limit_is_counted_and_reported() -> None:

@@ -188,3 +188,11 @@ def test_a_trickling_https_peer_is_cut_off_at_the_deadline_too(tmp_path: pathlib
         with pytest.raises(DeadlineExceeded):
             bounded_http.get(f"https://127.0.0.1:{server.port}/api/v1/query", deadline=Deadline.after(0.5))
         assert time.monotonic() - started < 1.5
+
+
+def test_no_message_repeats_credentials_from_the_url() -> None:
+    from tritonops.providers import bounded_http
+
+    with pytest.raises(bounded_http.UnusableURL) as raised:
+        bounded_http.get("http://user:s3cret@127.0.0.1:9/metrics", deadline=bounded_http.Deadline.after(1))
+    assert "s3cret" not in str(raised.value) and "127.0.0.1:9/metrics" in str(raised.value)
