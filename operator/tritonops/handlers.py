@@ -22,6 +22,7 @@ import kopf
 
 from tritonops import constants, observe
 from tritonops.controller import ChildState, Controller
+from tritonops.leader import Leadership
 from tritonops.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Runtime:
     # kopf's live index views, captured from the first handler call, for the worker threads.
     indexes: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Set while this replica may act: always without leader election, else while it holds the Lease.
-    leading: threading.Event = dataclasses.field(default_factory=threading.Event)
+    leading: Leadership = dataclasses.field(default_factory=Leadership)
 
 
 runtime = Runtime()
@@ -102,6 +103,10 @@ def _work() -> None:
                 return
             continue
         try:
+            if not runtime.leading.is_set():
+                # Leadership lapsed while this worker waited for a key: keep it for the next leader term.
+                runtime.queue.add(key)
+                continue
             reconcile_key(key)  # type: ignore[arg-type]
         except Exception:  # one broken object must never stop the others
             logger.exception("reconcile of %s failed", key)
@@ -259,16 +264,16 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 async def _resync_forever() -> None:
     """Queue every known object periodically, and at once when this replica starts to lead."""
-    led = runtime.leading.is_set()
+    term = runtime.leading.term
     waited = 0.0
     while True:
         await asyncio.sleep(1.0)
         waited += 1.0
-        leading = runtime.leading.is_set()
-        if waited >= runtime.resync_seconds or (leading and not led):
+        # A new term, even after a lapse shorter than this loop's second, means events may have been missed.
+        if waited >= runtime.resync_seconds or runtime.leading.term != term:
             waited = 0.0
             owners = runtime.indexes.get("tritonops_modeldeployments")
             if owners is not None:
                 for key in list(owners.keys()):
                     runtime.queue.add(key)
-        led = leading
+        term = runtime.leading.term

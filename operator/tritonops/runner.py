@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import socket
 import sys
 import uuid
@@ -19,9 +18,7 @@ from tritonops.analyzer import Analyzer
 from tritonops.handlers import WORKER_THREADS
 from tritonops.controller import Controller
 from tritonops.kube import KubernetesWriter
-from tritonops.leader import LeaderElection
-
-LOST_LEADERSHIP_EXIT_CODE = 3
+from tritonops.leader import ApiLeaseStore, LeaderElection, Timings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +38,7 @@ class RunOptions:
     leader_election_namespace: str = "default"
     leader_election_name: str = "tritonops-leader"
     leader_election_identity: str = ""
+    leader_election_timings: Timings = Timings()
 
 
 class _JsonFormatter(logging.Formatter):
@@ -93,12 +91,10 @@ def run(options: RunOptions) -> None:
     handlers.runtime.resync_seconds = options.resync_seconds
     if options.leader_election:
         identity = options.leader_election_identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        # Losing the lease ends the process: the orchestrator restarts it as a standby.
-        election = LeaderElection(
-            client, namespace=options.leader_election_namespace, name=options.leader_election_name, identity=identity,
-            on_lost=lambda: os._exit(LOST_LEADERSHIP_EXIT_CODE),
-        )
-        handlers.runtime.leading = election.leading
+        # Losing the lease only stops the workers: the process stays up as a standby with warm watches,
+        # so an apiserver outage costs no restart, and a renewal resumes leadership.
+        store = ApiLeaseStore(client, namespace=options.leader_election_namespace, name=options.leader_election_name)
+        election = LeaderElection(store, identity=identity, timings=options.leader_election_timings, leadership=handlers.runtime.leading)
         election.start()
     else:
         handlers.runtime.leading.set()
