@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,7 @@ class Runtime:
     indexes: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Set while this replica may act: always without leader election, else while it holds the Lease.
     leading: Leadership = dataclasses.field(default_factory=Leadership)
+    workers: list[threading.Thread] = dataclasses.field(default_factory=list)
 
 
 runtime = Runtime()
@@ -249,9 +251,24 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     managed = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER_NAME}"
     for group, plural in (("apps", "deployments"), ("", "services"), ("autoscaling", "horizontalpodautoscalers"), ("", "pods")):
         settings.watching.label_selectors[group, plural] = managed
-    for number in range(WORKER_THREADS):
-        threading.Thread(target=_work, name=f"tritonops-worker-{number}", daemon=True).start()
+    start_workers(count=WORKER_THREADS)
     memo["resync"] = asyncio.create_task(_resync_forever())
+
+
+def start_workers(*, count: int) -> None:
+    for number in range(count):
+        worker = threading.Thread(target=_work, name=f"tritonops-worker-{number}", daemon=True)
+        runtime.workers.append(worker)
+        worker.start()
+
+
+def stop_workers(*, timeout: float) -> bool:
+    """Close the queue and wait for the reconciles in flight; True when every worker has finished."""
+    runtime.queue.close()
+    deadline = time.monotonic() + timeout
+    for worker in runtime.workers:
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    return not any(worker.is_alive() for worker in runtime.workers)
 
 
 @kopf.on.cleanup()

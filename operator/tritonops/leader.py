@@ -5,7 +5,8 @@ on the local monotonic clock only, never by comparing another machine's renewTim
 remembers the record it last saw and when, locally, it last changed (`Observed`), and takes the Lease
 only once it has stayed unchanged for leaseDurationSeconds. The leader acts only until renewDeadline
 after the start of its last successful renewal, shorter than the lease duration, so it has stopped
-before anyone may take over; it keeps campaigning without exiting and acts again once it renews.
+before anyone may take over; it keeps campaigning without exiting and acts again once it renews. On a
+graceful stop it releases the Lease (client-go's ReleaseOnCancel), so that a standby takes over at once.
 """
 
 from __future__ import annotations
@@ -112,10 +113,16 @@ def decide(
         "leaseDurationSeconds": lease_seconds,
         "renewTime": stamp,
         "acquireTime": lease_spec.get("acquireTime", stamp) if ours else stamp,
-        # As client-go counts: every change of holder.
+        # As client-go counts: every change of holder, a released Lease's included.
         "leaseTransitions": transitions if ours else transitions + 1,
     }
     return Decision(acquire=True, spec=updated, observed=seen)
+
+
+def released(lease_spec: Mapping[str, Any], *, wall: datetime.datetime) -> dict[str, Any]:
+    """The spec that hands a Lease back (client-go's ReleaseOnCancel): no holder, expired a second later."""
+    stamp = _stamp(wall)
+    return {**lease_spec, "holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": stamp, "acquireTime": stamp}
 
 
 class Leadership:
@@ -215,6 +222,8 @@ class LeaderElection:
         self.clock, self.wall_clock = clock, wall_clock
         self.leadership = leadership if leadership is not None else Leadership(clock=clock)
         self.observed: Observed | None = None
+        # The Lease as last read or written: its resourceVersion guards the release.
+        self._lease: dict[str, Any] | None = None
         self._announced = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -226,13 +235,14 @@ class LeaderElection:
             None if lease is None else (lease.get("spec") or {}), observed=self.observed, identity=self.identity,
             lease_seconds=self.timings.lease_seconds, now=now, wall=self.wall_clock(),
         )
-        self.observed = decision.observed
+        self.observed, self._lease = decision.observed, lease
         if not decision.acquire:
             return False
         if lease is None:
             written = self.store.create({"spec": dict(decision.spec)})
         else:
             written = self.store.replace({**lease, "spec": dict(decision.spec)})
+        self._lease = written
         self.observed = Observed(spec=dict(written.get("spec") or decision.spec), since=self.clock())
         return True
 
@@ -272,6 +282,21 @@ class LeaderElection:
                 wait = min(wait, remaining)
         return wait
 
+    def release(self) -> bool:
+        """Hand the Lease back if this replica holds it; True when it did. Call after the workers stopped."""
+        self.leadership.clear()
+        lease = self._lease
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return False
+        try:
+            self.store.replace({**lease, "spec": released(lease.get("spec") or {}, wall=self.wall_clock())})
+        except Exception as error:  # a conflict (no longer ours) or an outage: the Lease then simply expires
+            logger.warning("leader election: could not release %s: %s", self.store.name, getattr(error, "reason", None) or error)
+            return False
+        self._lease = None
+        logger.info("leader election: %s released %s", self.identity, self.store.name)
+        return True
+
     def run(self) -> None:
         while not self._stop.is_set():
             self._stop.wait(self.step())
@@ -281,7 +306,7 @@ class LeaderElection:
         self._thread.start()
 
     def stop(self, *, timeout: float = 2 * REQUEST_TIMEOUT_SECONDS) -> None:
-        """Stop campaigning; waits for an attempt in flight."""
+        """Stop campaigning; waits for an attempt in flight, so that nothing renews after a release."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)

@@ -20,6 +20,10 @@ from tritonops.controller import Controller
 from tritonops.kube import KubernetesWriter
 from tritonops.leader import ApiLeaseStore, LeaderElection, Timings
 
+# How long a graceful stop waits for reconciles in flight before it gives up releasing the Lease; well
+# within the 30 s that Kubernetes grants between SIGTERM and SIGKILL.
+RELEASE_WAIT_SECONDS = 10.0
+
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
@@ -97,11 +101,28 @@ def run(options: RunOptions) -> None:
         election = LeaderElection(store, identity=identity, timings=options.leader_election_timings, leadership=handlers.runtime.leading)
         election.start()
     else:
+        election = None
         handlers.runtime.leading.set()
     prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_address)
-    kopf.run(
-        standalone=True,
-        clusterwide=not options.namespaces,
-        namespaces=list(options.namespaces),
-        liveness_endpoint=options.liveness_endpoint,
-    )
+    try:
+        kopf.run(
+            standalone=True,
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            liveness_endpoint=options.liveness_endpoint,
+        )
+    finally:
+        if election is not None:
+            _step_down(election)
+
+
+def _step_down(election: LeaderElection) -> None:
+    """On a graceful stop, hand the Lease back so that a standby need not wait for it to expire."""
+    election.stop()
+    handlers.runtime.leading.clear()
+    # Released only once no reconcile is in flight: else two replicas could act at once. A reconcile that
+    # outlasts the wait leaves the Lease to expire, as after a crash.
+    if handlers.stop_workers(timeout=RELEASE_WAIT_SECONDS):
+        election.release()
+    else:
+        logging.getLogger(__name__).warning("leader election: reconciles still running; the Lease is left to expire")

@@ -97,3 +97,16 @@ def test_a_worker_leaves_keys_alone_while_leadership_has_lapsed_and_takes_them_w
     runtime.queue.close()
     worker.join(timeout=3)
     assert not worker.is_alive()
+
+
+def test_stopping_the_workers_waits_for_a_reconcile_in_flight(runtime: handlers.Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    monkeypatch.setattr(handlers, "reconcile_key", lambda key: release.wait(timeout=5))
+    runtime.leading.set()
+    handlers.start_workers(count=2)
+    runtime.queue.add(KEY)
+    time.sleep(0.2)  # one worker is inside the reconcile now
+    assert not handlers.stop_workers(timeout=0.3), "a reconcile in flight: the Lease must not be released yet"
+    release.set()
+    assert handlers.stop_workers(timeout=3)
+    assert runtime.queue.closed

@@ -214,3 +214,33 @@ def test_leadership_lapses_by_itself_at_its_deadline() -> None:
     assert not leadership.is_set() and not leadership.wait(timeout=0)
     leadership.hold_until(clock.now + 7)
     assert leadership.is_set() and leadership.term == 2
+
+
+def test_a_released_lease_is_taken_over_at_the_standbys_next_attempt() -> None:
+    leases, clock = FakeLeases(), Clock()
+    leader, standby = elector(leases, "a", clock), elector(leases, "b", clock)
+    run_for(10, clock, leader, standby)
+    assert leader.release()
+    assert not leader.leadership.is_set()
+    assert leases.lease is not None
+    released = leases.lease["spec"]
+    assert released["holderIdentity"] == "" and released["leaseDurationSeconds"] == 1 and released["leaseTransitions"] == 0
+    assert released["renewTime"] == released["acquireTime"]
+    stopped = clock.now
+    while not standby.leadership.is_set():
+        run_for(0.1, clock, standby)
+        assert clock.now - stopped < TIMINGS.lease_seconds, "the standby waited as if the Lease had not been released"
+    assert clock.now - stopped <= TIMINGS.retry_seconds + 0.2
+    assert leases.lease["spec"]["holderIdentity"] == "b" and leases.lease["spec"]["leaseTransitions"] == 1
+
+
+def test_only_the_holder_releases_and_a_lease_taken_meanwhile_is_left_alone() -> None:
+    leases, clock = FakeLeases(), Clock()
+    leader, standby = elector(leases, "a", clock), elector(leases, "b", clock)
+    run_for(4, clock, leader, standby)
+    assert not standby.release()
+    assert leases.lease is not None and leases.lease["spec"]["holderIdentity"] == "a"
+    # Another replica wrote the Lease after our last renewal: the release conflicts, and says so without raising.
+    leases._store({"spec": {**leases.lease["spec"], "holderIdentity": "c"}})
+    assert not leader.release()
+    assert leases.lease["spec"]["holderIdentity"] == "c"
