@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--leader-election-name", default="tritonops-leader", help="name of the Lease")
     run.add_argument(
+        "--leader-election-identity", default="",
+        help="this replica's name in the Lease, unique among the replicas (default: the host name and a random suffix)",
+    )
+    run.add_argument(
         "--leader-election-lease-seconds", type=int, default=constants.LEADER_LEASE_SECONDS, metavar="SECONDS",
         help="how long a standby waits, from the last change of the Lease it saw, before it takes it over (default %(default)s)",
     )
@@ -317,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 leader_election=arguments.leader_elect,
                 leader_election_namespace=arguments.leader_election_namespace,
                 leader_election_name=arguments.leader_election_name,
+                leader_election_identity=arguments.leader_election_identity,
                 leader_election_timings=timings,
             )
         )
