@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tritonops import constants
+
 if TYPE_CHECKING:
     from tritonops.controls import Connection
 
@@ -41,6 +43,22 @@ def _parser() -> argparse.ArgumentParser:
         help="namespace of the Lease (default: $POD_NAMESPACE, else 'default')",
     )
     run.add_argument("--leader-election-name", default="tritonops-leader", help="name of the Lease")
+    run.add_argument(
+        "--leader-election-identity", default="",
+        help="this replica's name in the Lease, unique among the replicas (default: the host name and a random suffix)",
+    )
+    run.add_argument(
+        "--leader-election-lease-seconds", type=int, default=constants.LEADER_LEASE_SECONDS, metavar="SECONDS",
+        help="how long a standby waits, from the last change of the Lease it saw, before it takes it over (default %(default)s)",
+    )
+    run.add_argument(
+        "--leader-election-renew-deadline-seconds", type=float, default=constants.LEADER_RENEW_DEADLINE_SECONDS, metavar="SECONDS",
+        help="how long the leader acts after its last successful renewal; shorter than the lease (default %(default)s)",
+    )
+    run.add_argument(
+        "--leader-election-retry-seconds", type=float, default=constants.LEADER_RETRY_SECONDS, metavar="SECONDS",
+        help="pause between attempts to take or renew the Lease (default %(default)s)",
+    )
 
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("name", metavar="NAME", help="the ModelDeployment")
@@ -275,9 +293,20 @@ def _control(arguments: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    arguments = parser.parse_args(argv)
     if arguments.command == "run":
+        from tritonops.leader import Timings
         from tritonops.runner import RunOptions, run
+
+        try:
+            timings = Timings(
+                lease_seconds=arguments.leader_election_lease_seconds,
+                renew_deadline_seconds=arguments.leader_election_renew_deadline_seconds,
+                retry_seconds=arguments.leader_election_retry_seconds,
+            )
+        except ValueError as error:
+            parser.error(str(error))
 
         run(
             RunOptions(
@@ -293,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 leader_election=arguments.leader_elect,
                 leader_election_namespace=arguments.leader_election_namespace,
                 leader_election_name=arguments.leader_election_name,
+                leader_election_identity=arguments.leader_election_identity,
+                leader_election_timings=timings,
             )
         )
         return 0

@@ -36,3 +36,9 @@ METRICS_PORT = 8002
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_TAINT_KEY = "nvidia.com/gpu"
+
+# Leader election, as client-go's three durations; a lease shorter than its 15 s, so that a standby takes
+# over within 15 s of a leader's death (lease plus one retry period, at most, after its last renewal).
+LEADER_LEASE_SECONDS = 10
+LEADER_RENEW_DEADLINE_SECONDS = 7.0
+LEADER_RETRY_SECONDS = 2.0

@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ import kopf
 
 from tritonops import constants, observe
 from tritonops.controller import ChildState, Controller
+from tritonops.leader import Leadership
 from tritonops.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ class Runtime:
     # kopf's live index views, captured from the first handler call, for the worker threads.
     indexes: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Set while this replica may act: always without leader election, else while it holds the Lease.
-    leading: threading.Event = dataclasses.field(default_factory=threading.Event)
+    leading: Leadership = dataclasses.field(default_factory=Leadership)
+    workers: list[threading.Thread] = dataclasses.field(default_factory=list)
 
 
 runtime = Runtime()
@@ -102,6 +105,10 @@ def _work() -> None:
                 return
             continue
         try:
+            if not runtime.leading.is_set():
+                # Leadership lapsed while this worker waited for a key: keep it for the next leader term.
+                runtime.queue.add(key)
+                continue
             reconcile_key(key)  # type: ignore[arg-type]
         except Exception:  # one broken object must never stop the others
             logger.exception("reconcile of %s failed", key)
@@ -244,9 +251,24 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     managed = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER_NAME}"
     for group, plural in (("apps", "deployments"), ("", "services"), ("autoscaling", "horizontalpodautoscalers"), ("", "pods")):
         settings.watching.label_selectors[group, plural] = managed
-    for number in range(WORKER_THREADS):
-        threading.Thread(target=_work, name=f"tritonops-worker-{number}", daemon=True).start()
+    start_workers(count=WORKER_THREADS)
     memo["resync"] = asyncio.create_task(_resync_forever())
+
+
+def start_workers(*, count: int) -> None:
+    for number in range(count):
+        worker = threading.Thread(target=_work, name=f"tritonops-worker-{number}", daemon=True)
+        runtime.workers.append(worker)
+        worker.start()
+
+
+def stop_workers(*, timeout: float) -> bool:
+    """Close the queue and wait for the reconciles in flight; True when every worker has finished."""
+    runtime.queue.close()
+    deadline = time.monotonic() + timeout
+    for worker in runtime.workers:
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    return not any(worker.is_alive() for worker in runtime.workers)
 
 
 @kopf.on.cleanup()
@@ -259,16 +281,16 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 async def _resync_forever() -> None:
     """Queue every known object periodically, and at once when this replica starts to lead."""
-    led = runtime.leading.is_set()
+    term = runtime.leading.term
     waited = 0.0
     while True:
         await asyncio.sleep(1.0)
         waited += 1.0
-        leading = runtime.leading.is_set()
-        if waited >= runtime.resync_seconds or (leading and not led):
+        # A new term, even after a lapse shorter than this loop's second, means events may have been missed.
+        if waited >= runtime.resync_seconds or runtime.leading.term != term:
             waited = 0.0
             owners = runtime.indexes.get("tritonops_modeldeployments")
             if owners is not None:
                 for key in list(owners.keys()):
                     runtime.queue.add(key)
-        led = leading
+        term = runtime.leading.term

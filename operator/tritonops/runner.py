@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import socket
 import sys
 import uuid
@@ -19,9 +18,11 @@ from tritonops.analyzer import Analyzer
 from tritonops.handlers import WORKER_THREADS
 from tritonops.controller import Controller
 from tritonops.kube import KubernetesWriter
-from tritonops.leader import LeaderElection
+from tritonops.leader import ApiLeaseStore, LeaderElection, Timings
 
-LOST_LEADERSHIP_EXIT_CODE = 3
+# How long a graceful stop waits for reconciles in flight before it gives up releasing the Lease; well
+# within the 30 s that Kubernetes grants between SIGTERM and SIGKILL.
+RELEASE_WAIT_SECONDS = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RunOptions:
     leader_election_namespace: str = "default"
     leader_election_name: str = "tritonops-leader"
     leader_election_identity: str = ""
+    leader_election_timings: Timings = Timings()
 
 
 class _JsonFormatter(logging.Formatter):
@@ -93,19 +95,34 @@ def run(options: RunOptions) -> None:
     handlers.runtime.resync_seconds = options.resync_seconds
     if options.leader_election:
         identity = options.leader_election_identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        # Losing the lease ends the process: the orchestrator restarts it as a standby.
-        election = LeaderElection(
-            client, namespace=options.leader_election_namespace, name=options.leader_election_name, identity=identity,
-            on_lost=lambda: os._exit(LOST_LEADERSHIP_EXIT_CODE),
-        )
-        handlers.runtime.leading = election.leading
+        # Losing the lease only stops the workers: the process stays up as a standby with warm watches,
+        # so an apiserver outage costs no restart, and a renewal resumes leadership.
+        store = ApiLeaseStore(client, namespace=options.leader_election_namespace, name=options.leader_election_name)
+        election = LeaderElection(store, identity=identity, timings=options.leader_election_timings, leadership=handlers.runtime.leading)
         election.start()
     else:
+        election = None
         handlers.runtime.leading.set()
     prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_address)
-    kopf.run(
-        standalone=True,
-        clusterwide=not options.namespaces,
-        namespaces=list(options.namespaces),
-        liveness_endpoint=options.liveness_endpoint,
-    )
+    try:
+        kopf.run(
+            standalone=True,
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            liveness_endpoint=options.liveness_endpoint,
+        )
+    finally:
+        if election is not None:
+            _step_down(election)
+
+
+def _step_down(election: LeaderElection) -> None:
+    """On a graceful stop, hand the Lease back so that a standby need not wait for it to expire."""
+    election.stop()
+    handlers.runtime.leading.clear()
+    # Released only once no reconcile is in flight: else two replicas could act at once. A reconcile that
+    # outlasts the wait leaves the Lease to expire, as after a crash.
+    if handlers.stop_workers(timeout=RELEASE_WAIT_SECONDS):
+        election.release()
+    else:
+        logging.getLogger(__name__).warning("leader election: reconciles still running; the Lease is left to expire")

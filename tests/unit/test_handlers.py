@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from kubernetes.client.rest import ApiException
 from tests.unit.test_controller import NOW, RecordingWriter, _body
 from tritonops import handlers
 from tritonops.controller import Controller
+from tritonops.leader import Leadership
 from tritonops.workqueue import WorkQueue
 
 KEY = ("vision", "resnet")
@@ -70,3 +72,41 @@ def test_a_deleted_object_leaves_no_backoff_behind(runtime: handlers.Runtime) ->
     runtime.indexes["tritonops_modeldeployments"] = {}
     handlers.reconcile_key(KEY)
     assert runtime.queue.failures(KEY) == 0
+
+
+def test_a_worker_leaves_keys_alone_while_leadership_has_lapsed_and_takes_them_when_it_leads_again(
+    runtime: handlers.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconciled: list[Any] = []
+    monkeypatch.setattr(handlers, "reconcile_key", reconciled.append)
+    clock = [100.0]
+    runtime.leading = Leadership(clock=lambda: clock[0])
+    runtime.leading.hold_until(107.0)
+    worker = threading.Thread(target=handlers._work, daemon=True)
+    worker.start()
+    time.sleep(0.2)  # the worker now waits on the queue, as a leader
+    clock[0] = 107.0  # the renew deadline passed while it waited
+    runtime.queue.add(KEY)
+    time.sleep(0.5)
+    assert reconciled == [], "a replica whose lease could have been taken over must not act"
+    runtime.leading.hold_until(114.0)  # renewed
+    deadline = time.monotonic() + 3
+    while not reconciled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reconciled == [KEY]
+    runtime.queue.close()
+    worker.join(timeout=3)
+    assert not worker.is_alive()
+
+
+def test_stopping_the_workers_waits_for_a_reconcile_in_flight(runtime: handlers.Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    monkeypatch.setattr(handlers, "reconcile_key", lambda key: release.wait(timeout=5))
+    runtime.leading.set()
+    handlers.start_workers(count=2)
+    runtime.queue.add(KEY)
+    time.sleep(0.2)  # one worker is inside the reconcile now
+    assert not handlers.stop_workers(timeout=0.3), "a reconcile in flight: the Lease must not be released yet"
+    release.set()
+    assert handlers.stop_workers(timeout=3)
+    assert runtime.queue.closed

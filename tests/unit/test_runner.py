@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from tritonops.cli import _parser
+from tritonops.cli import _parser, main
+from tritonops.leader import Timings
 from tritonops.runner import configure_logging
 
 
@@ -33,3 +34,15 @@ def test_run_arguments() -> None:
     assert arguments.namespace == ["a", "b"]
     assert arguments.liveness == "off"
     assert arguments.metrics_port == 9000
+
+
+def test_leader_election_timings_default_to_the_elector_s_and_unsafe_ones_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    arguments = _parser().parse_args(["run"])
+    assert Timings(
+        lease_seconds=arguments.leader_election_lease_seconds,
+        renew_deadline_seconds=arguments.leader_election_renew_deadline_seconds,
+        retry_seconds=arguments.leader_election_retry_seconds,
+    ) == Timings()
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--leader-elect", "--leader-election-lease-seconds=5", "--leader-election-renew-deadline-seconds=6"])
+    assert exited.value.code == 2 and "renew deadline" in capsys.readouterr().err

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
+import signal
 import ssl
 import sys
 import time
@@ -90,6 +92,7 @@ class LocalCluster:
         self.ports = Ports.allocate()
         self.kubeconfig = directory / "kubeconfig.yaml"
         self.pki: pki.ClusterPki | None = None
+        self._apiserver_command: list[str] = []
 
     @property
     def apiserver_url(self) -> str:
@@ -217,41 +220,41 @@ class LocalCluster:
         assert self.pki is not None
         credentials = self.pki
         self.progress("starting kube-apiserver")
-        apiserver = self._start(
-            "kube-apiserver",
-            [
-                str(binary),
-                f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={self.ports.apiserver}",
-                f"--tls-cert-file={credentials.apiserver.certificate}",
-                f"--tls-private-key-file={credentials.apiserver.key}",
-                f"--client-ca-file={credentials.ca.certificate}",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                "--authorization-mode=Node,RBAC",
-                # OwnerReferencesPermissionEnforcement, as OpenShift and hardened clusters run it: a child with
-                # blockOwnerDeletion needs `update` on its owner's finalizers, which the chart's RBAC must grant.
-                "--enable-admission-plugins=NodeRestriction,PodSecurity,OwnerReferencesPermissionEnforcement",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={credentials.service_account_public_key}",
-                f"--service-account-signing-key-file={credentials.service_account_private_key}",
-                "--endpoint-reconciler-type=none",
-                "--allow-privileged=true",
-                # The aggregation layer, through which the apiserver serves metrics-server's API.
-                f"--requestheader-client-ca-file={credentials.front_proxy_ca.certificate}",
-                "--requestheader-allowed-names=front-proxy-client",
-                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                "--requestheader-group-headers=X-Remote-Group",
-                "--requestheader-username-headers=X-Remote-User",
-                f"--proxy-client-cert-file={credentials.front_proxy_client.certificate}",
-                f"--proxy-client-key-file={credentials.front_proxy_client.key}",
-                f"--kubelet-client-certificate={credentials.admin.certificate}",
-                f"--kubelet-client-key={credentials.admin.key}",
-                "--profiling=false",
-                "--v=1",
-            ],
-        )
+        self._apiserver_command = [
+            str(binary),
+            f"--etcd-servers=http://127.0.0.1:{self.ports.etcd_client}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.ports.apiserver}",
+            f"--tls-cert-file={credentials.apiserver.certificate}",
+            f"--tls-private-key-file={credentials.apiserver.key}",
+            f"--client-ca-file={credentials.ca.certificate}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--authorization-mode=Node,RBAC",
+            # OwnerReferencesPermissionEnforcement, as OpenShift and hardened clusters run it: a child with
+            # blockOwnerDeletion needs `update` on its owner's finalizers, which the chart's RBAC must grant.
+            "--enable-admission-plugins=NodeRestriction,PodSecurity,OwnerReferencesPermissionEnforcement",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={credentials.service_account_public_key}",
+            f"--service-account-signing-key-file={credentials.service_account_private_key}",
+            "--endpoint-reconciler-type=none",
+            "--allow-privileged=true",
+            # The aggregation layer, through which the apiserver serves metrics-server's API.
+            f"--requestheader-client-ca-file={credentials.front_proxy_ca.certificate}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-username-headers=X-Remote-User",
+            f"--proxy-client-cert-file={credentials.front_proxy_client.certificate}",
+            f"--proxy-client-key-file={credentials.front_proxy_client.key}",
+            f"--kubelet-client-certificate={credentials.admin.certificate}",
+            f"--kubelet-client-key={credentials.admin.key}",
+            "--profiling=false",
+            "--v=1",
+        ]
+        self._wait_for_apiserver(self._start("kube-apiserver", self._apiserver_command))
+
+    def _wait_for_apiserver(self, apiserver: ManagedProcess) -> None:
         wait_until(
             lambda: self.apiserver_get("/readyz") == "ok",
             description="kube-apiserver /readyz",
@@ -259,6 +262,29 @@ class LocalCluster:
             interval_seconds=0.5,
             watched=[apiserver],
         )
+
+    # -- an apiserver outage, for tests of what survives one ---------------------------------------
+
+    def stop_apiserver(self) -> None:
+        """Kill kube-apiserver alone, as a crash would; etcd, the controllers and the nodes keep running and retrying."""
+        apiserver = next(process for process in self.processes if process.name == "kube-apiserver")
+        os.killpg(apiserver.pid, signal.SIGKILL)
+        # Waited for, so that the outage has begun when this returns.
+        apiserver.popen.wait(timeout=30)
+        stop_process_group(apiserver.pid, grace_seconds=1)
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again after `stop_apiserver`: the same port, certificates and etcd data."""
+        index = next(index for index, process in enumerate(self.processes) if process.name == "kube-apiserver")
+        if self.processes[index].running():
+            raise RuntimeError("kube-apiserver is already running")
+        self.progress("restarting kube-apiserver")
+        apiserver = start_process(
+            name="kube-apiserver", command=self._apiserver_command, log=self.directory / "logs" / "kube-apiserver.log"
+        )
+        self.processes[index] = apiserver  # stopped in the same order as before
+        self._write_state()
+        self._wait_for_apiserver(apiserver)
 
     def _start_controllers(self, binaries: Mapping[str, pathlib.Path]) -> None:
         assert self.pki is not None

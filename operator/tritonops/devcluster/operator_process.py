@@ -63,6 +63,16 @@ class OperatorProcess:
             stop_process_group(self.process.pid, grace_seconds=1)  # reaps it
             self.process = None
 
+    def terminate(self, *, grace_seconds: float = 25.0) -> int:
+        """SIGTERM, as Kubernetes stops a pod; its exit status once it has exited (SIGKILL after the grace)."""
+        assert self.process is not None, "not started"
+        process, self.process = self.process, None
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            return process.popen.wait(timeout=grace_seconds)
+        finally:
+            stop_process_group(process.pid, grace_seconds=1)
+
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process.pid)
