@@ -301,7 +301,12 @@ def _forward(
         still_giving_back = ((old is not None and old.replicas > counts.stable) or observations.leaving.get(stable.hash, 0) > 0
                              or (room is not None and (room.releasing_pods or 0) > counts.stable))
         freed = room.pods if room is not None else 0
-        if mode == "Surge" or not still_giving_back:
+        # A swap asks for the stage's canary pods at once, yet gives back only maxUnavailable stable pods
+        # ahead of the canary's Ready ones: a canary pod that waits for the GPUs of a stable pod that goes
+        # once a starting canary pod is Ready is the swap in progress, not a shortfall.
+        starting = canary_replicas - len(stuck) > canary_ready
+        queued = mode == "Swap" and starting and counts.stable - targets.stable >= len(stuck) - freed
+        if mode == "Surge" or not (still_giving_back or queued):
             missing = pod_counts.shortfall(waiting=len(stuck), room=freed, released=0)
             if missing or room is None:
                 waiting = f"{len(stuck)} canary pod(s) cannot be scheduled: {stuck[0].message}{detail}"

@@ -232,6 +232,35 @@ def test_a_stable_pod_the_watch_does_not_yet_show_leaving_is_still_giving_its_gp
     assert swapping.status["phase"] == "Canary" and reasons(swapping) == [] and swapping.scale == []
 
 
+def _swap_promoting(body: dict[str, Any]) -> dict[str, Any]:
+    """Status right after a Swap rollout on a packed cluster started promoting (2 of 4 pods moved)."""
+    status = dict(run(stable_status(), 0, spec_body=body, room=FULL).status)
+    status = dict(run(status, 1, spec_body=body, canary=1, stable=3).status)
+    status = dict(run(status, 31, spec_body=body, canary=1, stable=3, analysis=PASSED).status)
+    status = dict(run(status, 41, spec_body=body, canary=2, stable=2, analysis=PASSED).status)
+    promoting = run(status, 61, spec_body=body, canary=2, stable=2, analysis=PASSED)
+    assert promoting.status["phase"] == "Promoting" and deployment_replicas(promoting) == {f"resnet-{NEW.hash}": 4}
+    return dict(promoting.status)
+
+
+def test_a_canary_pod_queued_behind_the_stable_pods_a_swap_still_gives_back_is_not_waiting() -> None:
+    """Regression (bench-capacity on the packed real nodes): promotion asks for every canary pod at once
+    and the stable gives back one pod per Ready canary pod; the canary pod waiting for the GPUs of the
+    next of those showed WaitingForCapacity for a second or two, although a canary pod was starting."""
+    body = spec(server=GPU, rollout={"capacity": {"mode": "Swap"}})
+    status = _swap_promoting(body)
+    stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/2 nodes are available: 2 Insufficient nvidia.com/gpu.")]
+    # 2 canary pods Ready, 1 bound and starting, 1 refused; 1 stable pod left, which goes once the starting one is Ready.
+    queued = run(status, 65, spec_body=body, canary=4, canary_ready=2, stable=1, unschedulable=stuck,
+                 room=Room(pods=0, pods_if_released=1, unplaced=1, releasing_pods=1))
+    assert queued.status["phase"] == "Promoting" and reasons(queued) == [], queued.status.get("message")
+    # No canary pod starting and no GPU the stable's last pod could free for them: that is a real shortfall.
+    stuck_two = [*stuck, UnschedulablePod(name="q", revision=NEW.hash, message=stuck[0].message)]
+    waiting = run(status, 65, spec_body=body, canary=4, canary_ready=2, stable=1, unschedulable=stuck_two,
+                  room=Room(pods=0, pods_if_released=0, unplaced=2, releasing_pods=1))
+    assert waiting.status["phase"] == "WaitingForCapacity"
+
+
 def test_canary_pods_the_scheduler_refuses_wait_for_capacity_until_the_deadline() -> None:
     stuck = [UnschedulablePod(name="p", revision=NEW.hash, message="0/6 nodes are available: 6 Insufficient nvidia.com/gpu.")]
     body = spec(rollout=SURGE, server=GPU)
