@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -74,6 +75,19 @@ def with_applied_hash(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return annotated
 
 
+# A server-side apply body is read as YAML, which refuses raw non-printable characters, folds raw line
+# separators, and reads a JSON surrogate pair (how json.dumps escapes a character beyond the BMP, such as an
+# emoji in an env value) as two invalid escapes: the API server would refuse the whole body with a 400.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def apply_body(manifest: Mapping[str, Any]) -> bytes:
+    """A manifest as a server-side apply body: JSON (a subset of YAML) in UTF-8, every character YAML reads as
+    written. Characters beyond the BMP stay raw; those YAML cannot take raw are escaped within the BMP."""
+    text = json.dumps(manifest, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda unsafe: f"\\u{ord(unsafe.group()):04x}", text).encode()
+
+
 def request_json(
     api_client: client.ApiClient,
     method: str,
@@ -129,7 +143,7 @@ class KubernetesWriter:
         self._request(
             "PATCH",
             path,
-            body=with_applied_hash(manifest),
+            body=apply_body(with_applied_hash(manifest)),
             query={"fieldManager": constants.FIELD_MANAGER, "force": "true"},
             content_type="application/apply-patch+yaml",
         )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,3 +55,36 @@ def test_lists_are_read_in_bounded_pages_with_the_continue_token(monkeypatch: py
     monkeypatch.setattr(kube, "LIST_PAGE_LIMIT", 2)
     with pytest.raises(RuntimeError, match="more than 4 items"):
         PagedLists([{}] * 5).list_all("/api/v1/pods")
+
+
+class RecordingRequests(KubernetesWriter):
+    """A writer that records each request's body and content type instead of sending it (pure: no server)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, str]] = []
+
+    def _request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, str] | None = None,
+                 content_type: str = "application/json") -> dict[str, Any]:
+        self.sent.append((body, content_type))
+        return {}
+
+
+# Found by tests/integration/test_spec_fuzz.py: an env value with an emoji (json.dumps wrote it as the surrogate
+# pair \ud83d\ude00) or a C1 control character made every apply of the Deployment a 400 from the API server,
+# "error decoding YAML: ... found invalid Unicode character escape code", although the CRD had accepted it.
+@pytest.mark.parametrize("value", ["\U0001F600 smile", "w\x12\x91D\xd3\x9c\x12~", "line\u2028separator\x85", "\ufeffbom", "\\ud83d literal", "plain"])
+def test_an_apply_body_is_yaml_the_api_server_reads_as_the_manifest(value: str) -> None:
+    import yaml
+
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "n"},
+                "spec": {"template": {"spec": {"containers": [{"name": "triton", "env": [{"name": "A", "value": value}]}]}}}}
+    writer = RecordingRequests()
+    writer.apply(manifest, live_hash=None)
+    [(body, content_type)] = writer.sent
+    assert content_type == "application/apply-patch+yaml" and isinstance(body, bytes)
+    text = body.decode()
+    # YAML's printable set: a raw character outside it, or an escaped surrogate, is refused by the API server.
+    assert all(c in "\t\n\r" or "\x20" <= c <= "\x7e" or "\xa0" <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd" or c >= "\U00010000"
+               for c in text) and "\u2028" not in text and "\ufeff" not in text, text
+    assert re.search(r"(?<!\\)(\\\\)*\\u[dD][89a-fA-F]", text) is None, text
+    assert yaml.safe_load(text) == with_applied_hash(manifest)
