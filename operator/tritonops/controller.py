@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from tritonops import constants, metrics, observe
+from tritonops import constants, drift, metrics, observe
 from tritonops.analyzer import Analyzer
 from tritonops.desired.revision import Revision
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, wants_service_monitor
@@ -51,9 +51,10 @@ def _resource_version(body: Mapping[str, Any]) -> int:
 class ChildState:
     """What the watches currently know about one ModelDeployment's children."""
 
+    # Summaries (observe.deployment_summary), each with its owner's uid and the fields others own.
     deployments: Iterable[Mapping[str, Any]] = ()
     pods: Iterable[Mapping[str, Any]] = ()
-    # Summaries ({name, appliedHash}) of the main Service and of any per-revision Services.
+    # Summaries (observe.service_summary) of the main Service and of any per-revision Services.
     services: Iterable[Mapping[str, Any]] = ()
     autoscaler_hash: str | None = None
 
@@ -111,6 +112,11 @@ class Controller:
         self._applied: dict[Key, dict[tuple[str, str], str]] = collections.defaultdict(dict)
         # The last summary of each child seen in a watch event; most events change nothing we read.
         self._seen_children: dict[Key, dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
+        # Per child, (manifest hash, fields) that another manager still owned right after our forced apply:
+        # an apply cannot take them back (its own list item beside ours), so seeing them again is no drift.
+        self._unrepairable: dict[Key, dict[tuple[str, str], tuple[str, tuple[drift.Path, ...]]]] = collections.defaultdict(dict)
+        # Children with our labels that this object does not own, already reported once.
+        self._foreign_reported: dict[Key, set[tuple[str, str]]] = collections.defaultdict(set)
         # (checked at, served): whether the cluster serves ServiceMonitor, asked again after a minute.
         self._service_monitor_served: tuple[float, bool] | None = None
         # Workers reconcile while the event loop records children and forgets deleted objects: the
@@ -139,6 +145,8 @@ class Controller:
             self._written_status.pop(key, None)
             self._applied.pop(key, None)
             self._seen_children.pop(key, None)
+            self._unrepairable.pop(key, None)
+            self._foreign_reported.pop(key, None)
         self.analyzer.forget(key)
         metrics.forget(namespace=key[0], name=key[1])
 
@@ -248,10 +256,11 @@ class Controller:
         return written
 
     def _observe(self, resource: ModelDeployment, children: ChildState, *, now: datetime.datetime) -> Observations:
+        """What the pass decides from; `children` holds only what this object owns (see `_owned`)."""
         services = list(children.services)
         routing = [("Service", str(service["name"])) for service in services if service.get("name") != resource.name]
         if routing:
-            # Revision Services exist only beside the gatewayAPI routes, which are not watched.
+            # Revision Services exist only beside the gatewayAPI routes, whose watch records only deletions.
             routing += [("HTTPRoute", f"{resource.name}-http"), ("GRPCRoute", f"{resource.name}-grpc")]
         pods = list(children.pods)
         observations = observe.observations_from(
@@ -288,6 +297,21 @@ class Controller:
                 self.analyzer.prime(resource, stable=stable, canary=desired, pods=pods)
         return observations
 
+    @staticmethod
+    def _drifted(
+        manifest: Mapping[str, Any], live: Mapping[str, Any] | None, *, desired_hash: str, unrepairable: tuple[str, tuple[drift.Path, ...]] | None,
+    ) -> tuple[drift.Path, ...]:
+        """The fields we set that another field manager now owns in a child applied from this very manifest.
+
+        Why managedFields and not values: see tritonops.drift. A child of another hash is applied anyway.
+        """
+        if live is None or live.get("appliedHash") != desired_hash:
+            return ()
+        taken = drift.taken(manifest, live.get("foreignFields") or ())
+        if unrepairable is not None and unrepairable[0] == desired_hash and set(taken) <= set(unrepairable[1]):
+            return ()  # what our last forced apply could not take back: applying again would change nothing
+        return taken
+
     def _serves_service_monitor(self) -> bool:
         cached = self._service_monitor_served
         if cached is None or time.monotonic() - cached[0] > SERVICE_MONITOR_RECHECK_SECONDS:
@@ -303,30 +327,69 @@ class Controller:
             if value is not None:
                 metrics.record_analysis(namespace=resource.namespace, name=resource.name, check=check, revision=revision, value=value)
 
+    def _owned(self, resource: ModelDeployment, children: ChildState, *, now: datetime.datetime) -> tuple[ChildState, set[tuple[str, str]]]:
+        """The children whose controlling owner reference names this object's uid, and the names of the
+        others that carry its labels: a child of a former object of the same name, or someone's own
+        Deployment. Those are never scaled, deleted or applied over (adopted), and are reported once."""
+        owned: dict[str, list[Mapping[str, Any]]] = {"Deployment": [], "Service": []}
+        strangers: set[tuple[str, str]] = set()
+        for kind, summaries in (("Deployment", children.deployments), ("Service", children.services)):
+            for summary in summaries:
+                if summary.get("ownerUid") == resource.uid:
+                    owned[kind].append(summary)
+                else:
+                    strangers.add((kind, str(summary.get("name"))))
+        key = (resource.namespace, resource.name)
+        with self._lock:
+            reported = self._foreign_reported[key]
+            new = sorted(strangers - reported)
+            reported.intersection_update(strangers)  # one that comes back later is reported again
+            reported.update(new)
+        for kind, name in new:
+            message = f"{kind} {name} has the labels of {resource.name} but is not owned by it (uid {resource.uid}): left alone"
+            logger.warning("%s/%s: %s", resource.namespace, resource.name, message)
+            self.writer.emit_event(resource, Event("Warning", "ForeignChild", message), now=now)
+        return dataclasses.replace(children, deployments=owned["Deployment"], services=owned["Service"]), strangers
+
     def _reconcile_once(self, resource: ModelDeployment, children: ChildState) -> Plan:
         now = self.clock()
+        children, strangers = self._owned(resource, children, now=now)
         observations = self._observe(resource, children, now=now)
         plan = reconcile.plan(resource, observations, now=now)
         plan = dataclasses.replace(plan, status=failures.succeeded(plan.status, generation=resource.generation, now=now))
-        deployments = list(children.deployments)
-        live_hashes: dict[tuple[str, str], str | None] = {("Deployment", str(d["name"])): d.get("appliedHash") for d in deployments}
+        live_children: dict[tuple[str, str], Mapping[str, Any]] = {("Deployment", str(d["name"])): d for d in children.deployments}
         for service in children.services:
-            live_hashes[("Service", str(service["name"]))] = service.get("appliedHash")
+            live_children[("Service", str(service["name"]))] = service
+        live_hashes: dict[tuple[str, str], str | None] = {child: summary.get("appliedHash") for child, summary in live_children.items()}
         live_hashes[("HorizontalPodAutoscaler", resource.name)] = children.autoscaler_hash
         key = (resource.namespace, resource.name)
         with self._lock:
             applied = self._applied[key]
+            unrepairable = self._unrepairable[key]
         for manifest in plan.apply:
             child = (str(manifest["kind"]), str(manifest["metadata"]["name"]))
+            if child in strangers:
+                continue  # not ours to take over; reported by _owned
             live = live_hashes.get(child)
             desired_hash = manifest_hash(manifest)
+            drifted = self._drifted(manifest, live_children.get(child), desired_hash=desired_hash, unrepairable=unrepairable.get(child))
             with self._lock:
                 written_before = applied.get(child) == desired_hash
-            if written_before and live in (None, desired_hash):
+            if not drifted and written_before and live in (None, desired_hash):
                 continue  # written moments ago; the watch has not delivered it yet
-            if self.writer.apply(manifest, live_hash=live):
+            if drifted:
+                logger.info("%s/%s: %s %s was changed by another field manager (%s): applying it again", resource.namespace, resource.name,
+                            child[0], child[1], ", ".join(".".join(path) for path in drifted))
+            result = self.writer.apply(manifest, live_hash=None if drifted else live)
+            if result:
                 with self._lock:
                     applied[child] = desired_hash
+                    if isinstance(result, Mapping):
+                        left = drift.taken(manifest, drift.foreign_paths(result))
+                        if left:
+                            unrepairable[child] = (desired_hash, left)
+                        else:
+                            unrepairable.pop(child, None)
         for action in plan.scale:
             self.writer.scale(namespace=resource.namespace, action=action)
         for reference in plan.delete:

@@ -29,6 +29,11 @@ from tritonops.workqueue import WorkQueue
 logger = logging.getLogger(__name__)
 MANAGED = {constants.LABEL_MANAGED_BY: constants.MANAGER_NAME}
 WORKER_THREADS = 16
+# Every child resource watched, all filtered on the server by the managed-by label.
+WATCHED_CHILDREN = (
+    ("apps", "deployments"), ("", "services"), ("autoscaling", "horizontalpodautoscalers"), ("", "pods"),
+    ("gateway.networking.k8s.io", "httproutes"), ("gateway.networking.k8s.io", "grpcroutes"), ("monitoring.coreos.com", "servicemonitors"),
+)
 Key = tuple[str, str]
 
 
@@ -139,7 +144,7 @@ def tritonops_deployments(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]
 @kopf.index("", "v1", "services", labels=MANAGED)
 def tritonops_services(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
     key = observe.owner_key(body)
-    return {key: {"name": body["metadata"]["name"], "appliedHash": observe.applied_hash(body)}} if key else None
+    return {key: observe.service_summary(body)} if key else None
 
 
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
@@ -184,7 +189,8 @@ async def deployment_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any)
 
 
 def _recreate_if_deleted(event: kopf.RawEvent, body: kopf.Body, *, kind: str) -> None:
-    """Services and HPAs change only through us: their deletion is the one event that needs work."""
+    """Children whose live state is not read (HPAs, routes, ServiceMonitors): a deletion is the event
+    that needs work, and the owner's next pass applies the child again."""
     key = observe.owner_key(body)
     if event.get("type") == "DELETED" and key is not None and runtime.controller is not None:
         runtime.controller.child_deleted(key, kind=kind, name=body["metadata"]["name"])
@@ -194,13 +200,43 @@ def _recreate_if_deleted(event: kopf.RawEvent, body: kopf.Body, *, kind: str) ->
 @kopf.on.event("", "v1", "services", labels=MANAGED)
 async def service_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
-    _recreate_if_deleted(event, body, kind="Service")
+    key = observe.owner_key(body)
+    if key is None or runtime.controller is None:
+        return
+    if event.get("type") == "DELETED":
+        _recreate_if_deleted(event, body, kind="Service")
+        return
+    summary = observe.service_summary(body)
+    changed = runtime.controller.child_changed(key, kind="Service", name=body["metadata"]["name"], summary=summary)
+    # Our own applies change the Service too; only a hand's change (fields another manager owns now) needs a pass.
+    if changed and summary["foreignFields"]:
+        runtime.queue.add(key)
 
 
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
 async def autoscaler_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
     _recreate_if_deleted(event, body, kind="HorizontalPodAutoscaler")
+
+
+# Routes and ServiceMonitors exist only where their CRDs do: kopf watches them once the API serves them
+# (it watches CustomResourceDefinitions for that), and a deleted route is an outage until it is back.
+@kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=MANAGED)
+async def http_route_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    _capture(kwargs)
+    _recreate_if_deleted(event, body, kind="HTTPRoute")
+
+
+@kopf.on.event("gateway.networking.k8s.io", "v1", "grpcroutes", labels=MANAGED)
+async def grpc_route_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    _capture(kwargs)
+    _recreate_if_deleted(event, body, kind="GRPCRoute")
+
+
+@kopf.on.event("monitoring.coreos.com", "v1", "servicemonitors", labels=MANAGED)
+async def service_monitor_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
+    _capture(kwargs)
+    _recreate_if_deleted(event, body, kind="ServiceMonitor")
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)
@@ -249,7 +285,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Filter on the server, not in kopf: the operator then never receives, parses or holds children
     # of other controllers.
     managed = f"{constants.LABEL_MANAGED_BY}={constants.MANAGER_NAME}"
-    for group, plural in (("apps", "deployments"), ("", "services"), ("autoscaling", "horizontalpodautoscalers"), ("", "pods")):
+    for group, plural in WATCHED_CHILDREN:
         settings.watching.label_selectors[group, plural] = managed
     start_workers(count=WORKER_THREADS)
     memo["resync"] = asyncio.create_task(_resync_forever())

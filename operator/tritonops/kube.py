@@ -134,13 +134,14 @@ class KubernetesWriter:
     ) -> dict[str, Any]:
         return request_json(self.api_client, method, path, body=body, query=query, content_type=content_type)
 
-    def apply(self, manifest: Mapping[str, Any], *, live_hash: str | None) -> bool:
-        """Server-side apply unless the live object already carries this manifest's hash."""
+    def apply(self, manifest: Mapping[str, Any], *, live_hash: str | None) -> dict[str, Any] | None:
+        """Server-side apply unless the live object already carries this manifest's hash (pass None to
+        apply anyway, as for a repair of drift). Returns the object as applied, managedFields included."""
         if live_hash == manifest_hash(manifest):
-            return False
+            return None
         metadata = manifest["metadata"]
         path = object_path(api_version=manifest["apiVersion"], kind=manifest["kind"], namespace=metadata["namespace"], name=metadata["name"])
-        self._request(
+        applied = self._request(
             "PATCH",
             path,
             body=apply_body(with_applied_hash(manifest)),
@@ -148,11 +149,13 @@ class KubernetesWriter:
             content_type="application/apply-patch+yaml",
         )
         metrics.api_writes_total.labels(verb="apply").inc()
-        return True
+        return applied or {"metadata": {}}
 
     def scale(self, *, namespace: str, action: Scale) -> None:
         path = object_path(api_version="apps/v1", kind="Deployment", namespace=namespace, name=action.name) + "/scale"
-        self._request("PATCH", path, body={"spec": {"replicas": action.replicas}}, content_type="application/merge-patch+json")
+        # Under our own field manager, so that the replicas we set are never mistaken for a hand's drift.
+        self._request("PATCH", path, body={"spec": {"replicas": action.replicas}}, query={"fieldManager": constants.FIELD_MANAGER},
+                      content_type="application/merge-patch+json")
         metrics.api_writes_total.labels(verb="scale").inc()
 
     def delete(self, *, namespace: str, reference: ChildReference) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tritonops import constants
+from tritonops import constants, drift
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, UnschedulablePod
 
 # Words in a dead Triton's last log lines (the termination message) that mean the model never loaded.
@@ -30,7 +30,17 @@ def deployment_summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "availableReplicas": int(status.get("availableReplicas", 0)),
         "updatedReplicas": int(status.get("updatedReplicas", 0)),
         "caughtUp": int(status.get("observedGeneration", 0)) >= int(metadata.get("generation", 0)),
+        **ownership_summary(body),
     }
+
+
+def ownership_summary(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Whose child it is, and which fields other field managers own in it: what drift is judged by."""
+    return {"ownerUid": drift.controller_uid(body), "foreignFields": drift.foreign_paths(body)}
+
+
+def service_summary(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": body.get("metadata", {}).get("name"), "appliedHash": applied_hash(body), **ownership_summary(body)}
 
 
 def unschedulable_summary(body: Mapping[str, Any]) -> dict[str, Any] | None:

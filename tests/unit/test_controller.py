@@ -246,3 +246,108 @@ def test_analysis_values_of_both_revisions_reach_the_metric() -> None:
         return REGISTRY.get_sample_value("tritonops_analysis_value", labels)
 
     assert (value("canary"), value("stable")) == (0.97, 0.999)
+
+
+# -- drift and ownership ----------------------------------------------------------------------------
+
+UID = "uid-1234"  # the harness's ModelDeployment uid
+SCALED_BY_HAND = (("spec", "replicas"),)
+
+
+def _converged(writer: RecordingWriter) -> tuple[Controller, dict[str, Any], dict[str, Any], Any]:
+    """A controller whose object has been applied and whose children the watch shows as applied."""
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    plan = controller.reconcile(_body(), ChildState()).plan
+    assert plan is not None
+    deployment = next(manifest for manifest in plan.apply if manifest["kind"] == "Deployment")
+    service = next(manifest for manifest in plan.apply if manifest["kind"] == "Service")
+    live = {
+        "name": deployment["metadata"]["name"], "revision": deployment["metadata"]["labels"]["inference.tritonops.dev/revision"],
+        "appliedHash": manifest_hash(deployment), "replicas": deployment["spec"]["replicas"], "readyReplicas": 0,
+        "availableReplicas": 0, "updatedReplicas": 0, "caughtUp": True, "ownerUid": UID, "foreignFields": (),
+    }
+    services = [{"name": "resnet", "appliedHash": manifest_hash(service), "ownerUid": UID, "foreignFields": ()}]
+    status = dict(plan.status)
+    controller.reconcile(_body(resource_version="101", status=status), ChildState(deployments=[live], services=services))
+    writer.calls.clear()
+    writer.events.clear()
+    return controller, live, {"services": services}, status
+
+
+def test_a_converged_child_is_not_written_again() -> None:
+    writer = RecordingWriter()
+    controller, live, extra, status = _converged(writer)
+    controller.reconcile(_body(resource_version="102", status=status), ChildState(deployments=[live], **extra))
+    assert writer.calls == []
+
+
+@pytest.mark.parametrize("foreign", [SCALED_BY_HAND, (("spec", "template", "spec", "containers", "[]", "args"),)], ids=["scaled", "args-edited"])
+def test_a_child_changed_by_hand_is_applied_again_though_its_hash_matches(foreign: tuple[Any, ...]) -> None:
+    writer = RecordingWriter()
+    controller, live, extra, status = _converged(writer)
+    # The applied-hash annotation still matches; another field manager now owns a field we set.
+    drifted = {**live, "replicas": 5, "foreignFields": foreign}
+    controller.reconcile(_body(resource_version="102", status=status), ChildState(deployments=[drifted], **extra))
+    assert writer.calls == [("apply", "Deployment")]
+
+
+def test_a_field_of_another_manager_that_we_do_not_set_is_left_alone() -> None:
+    writer = RecordingWriter()
+    controller, live, extra, status = _converged(writer)
+    theirs = {**live, "foreignFields": (("metadata", "annotations", "deployment.kubernetes.io/revision"), ("spec", "minReadySeconds"))}
+    controller.reconcile(_body(resource_version="102", status=status), ChildState(deployments=[theirs], **extra))
+    assert writer.calls == []
+
+
+class RespondingWriter(RecordingWriter):
+    """Answers an apply as the API server does: the object, with the managedFields left after it."""
+
+    def __init__(self, *, left: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.left = left
+
+    def apply(self, manifest: dict[str, Any], *, live_hash: str | None) -> Any:
+        if not super().apply(manifest, live_hash=live_hash):
+            return None
+        return {**manifest, "metadata": {**manifest["metadata"], "managedFields": self.left}}
+
+
+def test_a_field_an_apply_cannot_take_back_is_repaired_once_not_on_every_pass() -> None:
+    # Another manager's own container beside ours: its name overlaps ours once list items are collapsed,
+    # and a forced apply leaves it where it is.
+    sidecar = {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {
+        'k:{"name":"sidecar"}': {".": {}, "f:name": {}, "f:image": {}}}}}}}}
+    writer = RespondingWriter(left=[])
+    controller, live, extra, status = _converged(writer)
+    writer.left = [sidecar]  # added by hand after we converged
+    foreign = (("spec", "template", "spec", "containers", "[]", "image"), ("spec", "template", "spec", "containers", "[]", "name"))
+    for version in ("102", "103", "104"):
+        controller.reconcile(_body(resource_version=version, status=status), ChildState(deployments=[{**live, "foreignFields": foreign}], **extra))
+    assert writer.calls == [("apply", "Deployment")]
+    # A real change on top of it is repaired again.
+    controller.reconcile(_body(resource_version="105", status=status), ChildState(deployments=[{**live, "foreignFields": (*foreign, *SCALED_BY_HAND)}], **extra))
+    assert writer.calls == [("apply", "Deployment"), ("apply", "Deployment")]
+
+
+def test_a_deployment_with_our_labels_that_we_do_not_own_is_neither_deleted_nor_adopted() -> None:
+    writer = RecordingWriter()
+    controller, live, extra, status = _converged(writer)
+    stranger = {**live, "name": "resnet-0ld0ld00", "revision": "0ld0ld00", "appliedHash": None, "ownerUid": None}
+    other_owner = {**live, "name": "resnet-0ther000", "revision": "0ther000", "appliedHash": None, "ownerUid": "uid-of-another"}
+    for version in ("102", "103"):
+        controller.reconcile(_body(resource_version=version, status=status), ChildState(deployments=[live, stranger, other_owner], **extra))
+    assert [call for call in writer.calls if call[0] in ("delete", "scale", "apply")] == []
+    # Said once, not on every pass.
+    assert [event.reason for event in writer.events] == ["ForeignChild", "ForeignChild"]
+    # Where a stranger has our child's very name, it is not taken over either.
+    writer.calls.clear()
+    controller.reconcile(_body(resource_version="104", status=status), ChildState(deployments=[{**live, "ownerUid": None, "appliedHash": None}], **extra))
+    assert ("apply", "Deployment") not in writer.calls
+
+
+def test_an_owned_leftover_deployment_is_still_deleted() -> None:
+    writer = RecordingWriter()
+    controller, live, extra, status = _converged(writer)
+    leftover = {**live, "name": "resnet-0ld0ld00", "revision": "0ld0ld00", "appliedHash": None}
+    controller.reconcile(_body(resource_version="102", status=status), ChildState(deployments=[live, leftover], **extra))
+    assert [call[1].name for call in writer.calls if call[0] == "delete"] == ["resnet-0ld0ld00"]

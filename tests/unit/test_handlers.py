@@ -12,7 +12,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 
 from tests.unit.test_controller import NOW, RecordingWriter, _body
-from tritonops import handlers
+from tritonops import constants, handlers
 from tritonops.controller import Controller
 from tritonops.leader import Leadership
 from tritonops.workqueue import WorkQueue
@@ -110,3 +110,45 @@ def test_stopping_the_workers_waits_for_a_reconcile_in_flight(runtime: handlers.
     release.set()
     assert handlers.stop_workers(timeout=3)
     assert runtime.queue.closed
+
+
+def _child(kind: str, name: str) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"name": name, "namespace": KEY[0], "labels": {constants.LABEL_MODEL_DEPLOYMENT: KEY[1]}}}
+
+
+@pytest.mark.parametrize(("handler", "kind"), [
+    (handlers.http_route_event, "HTTPRoute"), (handlers.grpc_route_event, "GRPCRoute"), (handlers.service_monitor_event, "ServiceMonitor"),
+])
+def test_a_deleted_route_or_service_monitor_queues_its_owner_and_is_applied_again(runtime: handlers.Runtime, handler: Any, kind: str) -> None:
+    import asyncio
+
+    writer = RecordingWriter()
+    runtime.controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    runtime.controller._applied[KEY][(kind, "resnet-http")] = "h"
+    asyncio.run(handler(event={"type": "MODIFIED"}, body=_child(kind, "resnet-http")))
+    assert runtime.queue.get(timeout=0.1) is None, "only a deletion needs a pass"
+    asyncio.run(handler(event={"type": "DELETED"}, body=_child(kind, "resnet-http")))
+    assert runtime.queue.get(timeout=1) == KEY
+    assert (kind, "resnet-http") not in runtime.controller._applied[KEY], "the next pass applies it, though applied before"
+
+
+def test_every_watched_child_is_filtered_on_the_server_and_routes_and_monitors_are_watched() -> None:
+    import kopf
+
+    watched = {(handler.selector.group, handler.selector.plural or handler.selector.any_name) for handler in kopf.get_default_registry()._watching.get_all_handlers()
+               if handler.selector is not None}
+    assert {("gateway.networking.k8s.io", "httproutes"), ("gateway.networking.k8s.io", "grpcroutes"), ("monitoring.coreos.com", "servicemonitors")} <= watched
+    assert watched - {("inference.tritonops.dev", "modeldeployments")} == set(handlers.WATCHED_CHILDREN)
+
+
+def test_a_service_changed_by_hand_queues_its_owner_and_our_own_apply_does_not(runtime: handlers.Runtime) -> None:
+    import asyncio
+
+    runtime.controller = Controller(RecordingWriter(), clock=lambda: NOW)  # type: ignore[arg-type]
+    service = _child("Service", "resnet")
+    service["metadata"]["managedFields"] = [{"manager": "tritonops", "operation": "Apply", "fieldsV1": {"f:spec": {"f:type": {}}}}]
+    asyncio.run(handlers.service_event(event={"type": "MODIFIED"}, body=service))
+    assert runtime.queue.get(timeout=0.1) is None
+    service["metadata"]["managedFields"].append({"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:type": {}}}})
+    asyncio.run(handlers.service_event(event={"type": "MODIFIED"}, body=service))
+    assert runtime.queue.get(timeout=1) == KEY

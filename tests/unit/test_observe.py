@@ -104,3 +104,17 @@ def test_an_out_of_memory_kill_is_named() -> None:
 
 def test_a_container_still_creating_is_no_failure() -> None:
     assert pod_summary(_pod(state={"waiting": {"reason": "ContainerCreating"}}))["failure"] is None
+
+
+def test_summaries_carry_the_owner_uid_and_the_fields_other_managers_own() -> None:
+    from tritonops import constants
+    from tritonops.observe import service_summary
+
+    owned = {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": "resnet", "uid": "u1", "controller": True}
+    scaled = {"manager": "kubectl", "operation": "Update", "subresource": "scale", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ours = {"manager": constants.FIELD_MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    body = {**DEPLOYMENT, "metadata": {**DEPLOYMENT["metadata"], "ownerReferences": [owned], "managedFields": [ours, scaled]}}
+    summary = deployment_summary(body)
+    assert (summary["ownerUid"], summary["foreignFields"]) == ("u1", (("spec", "replicas"),))
+    assert deployment_summary(DEPLOYMENT)["ownerUid"] is None
+    assert service_summary(body)["name"] == DEPLOYMENT["metadata"]["name"] and service_summary(body)["ownerUid"] == "u1"

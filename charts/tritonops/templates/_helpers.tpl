@@ -88,14 +88,15 @@ No get, update, deletecollection or Secrets: the operator never reads a Secret (
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
-# traffic.router gatewayAPI: an HTTPRoute and a GRPCRoute per ModelDeployment (applied, never read).
+# traffic.router gatewayAPI: an HTTPRoute and a GRPCRoute per ModelDeployment, watched (where their CRDs
+# exist) so that a deleted one is applied again at once.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes, grpcroutes]
-  verbs: [create, patch, delete]
-# monitoring.serviceMonitor: a prometheus-operator ServiceMonitor per ModelDeployment (applied, never read).
+  verbs: [list, watch, create, patch, delete]
+# monitoring.serviceMonitor: a prometheus-operator ServiceMonitor per ModelDeployment, watched the same way.
 - apiGroups: [monitoring.coreos.com]
   resources: [servicemonitors]
-  verbs: [create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 {{- end }}
 
 {{/*
