@@ -257,8 +257,9 @@ NAMESPACED_GRANTS = (
     | _grants("autoscaling", "horizontalpodautoscalers", "list watch create patch delete")
     | _grants("", "pods", "list watch")
     | _grants("", "events", "create")
-    | _grants("gateway.networking.k8s.io", "httproutes grpcroutes", "create patch delete")
-    | _grants("monitoring.coreos.com", "servicemonitors", "create patch delete")
+    # Routes and ServiceMonitors are watched too, so that one deleted by hand is created again.
+    | _grants("gateway.networking.k8s.io", "httproutes grpcroutes", "create patch delete list watch")
+    | _grants("monitoring.coreos.com", "servicemonitors", "create patch delete list watch")
 )
 CLUSTER_GRANTS = _grants("", "nodes", "list") | _grants("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
 LEADER_GRANTS = {("coordination.k8s.io", "leases", "create", ""), ("coordination.k8s.io", "leases", "get", "tritonops-leader"),
