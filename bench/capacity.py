@@ -21,26 +21,22 @@ import argparse
 import dataclasses
 import pathlib
 import statistics
-import tempfile
 import time
 import uuid
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from bench import report
+from bench.real_cluster import real_cluster
 from tests.harness.capacity import Sample, Sampler, gpus_in_use_on_real_nodes
-from tests.harness.kubectl import kubectl
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.real_node import host_directory, real_node_server_spec
 from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
 from tritonops.devcluster import nodes
-from tritonops.devcluster.cluster import LocalCluster
-from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.processes import wait_until
 
-CRDS = pathlib.Path(__file__).parents[1] / "crds"
 NAME = "packed"
 MAX_UNAVAILABLE = 1
 ANALYSIS = {"intervalSeconds": 3, "failureLimit": 2, "minRequests": 20, "successRate": {"min": 0.95}, "maxErrorRateIncrease": 0.05}
@@ -141,30 +137,17 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
     arguments = parser.parse_args()
     results: dict[str, list[Run]] = {}
-    with tempfile.TemporaryDirectory(prefix="tritonops-bench-capacity-") as scratch:
-        root = pathlib.Path(scratch)
-        cluster = LocalCluster(directory=root / "cluster")
-        cluster.start()
-        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=root / "operator.log", resync_seconds=60.0)
-        # The Triton pods run as uid 1000 and read their repositories through hostPath.
-        root.chmod(0o755)
-        try:
-            kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(CRDS))
-            operator.start()
-            api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
-            for name in arguments.scenarios:
-                scenario = SCENARIOS[name]
-                results[name] = []
-                for run in range(arguments.runs):
-                    outcome = one_run(api, host_directory(root, prefix=f"repository-{name}-{run}-"), scenario)
-                    results[name].append(outcome)
-                    print(f"{name} run {run + 1}: {outcome.phase} in {outcome.seconds:.1f}s ({outcome.capacity_mode}), "
-                          f"lowest {outcome.lowest_ready} Ready of {scenario.replicas}, waiting {outcome.waiting_seconds:.1f}s", flush=True)
-                    for message in outcome.waiting_messages:
-                        print(f"  WaitingForCapacity: {message}", flush=True)
-        finally:
-            operator.stop()
-            cluster.stop()
+    with real_cluster(name="capacity") as setting:
+        for name in arguments.scenarios:
+            scenario = SCENARIOS[name]
+            results[name] = []
+            for run in range(arguments.runs):
+                outcome = one_run(setting.api, host_directory(setting.root, prefix=f"repository-{name}-{run}-"), scenario)
+                results[name].append(outcome)
+                print(f"{name} run {run + 1}: {outcome.phase} in {outcome.seconds:.1f}s ({outcome.capacity_mode}), "
+                      f"lowest {outcome.lowest_ready} Ready of {scenario.replicas}, waiting {outcome.waiting_seconds:.1f}s", flush=True)
+                for message in outcome.waiting_messages:
+                    print(f"  WaitingForCapacity: {message}", flush=True)
     figures: dict[str, Any] = {"runs_per_scenario": arguments.runs, "max_unavailable": MAX_UNAVAILABLE, "gpus": TOTAL_GPUS}
     for name, runs in results.items():
         scenario = SCENARIOS[name]

@@ -19,26 +19,22 @@ from __future__ import annotations
 import argparse
 import pathlib
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from bench import report
-from tests.harness.kubectl import kubectl
+from bench.real_cluster import real_cluster
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, set_version_faults, write_model
 from tests.harness.real_node import host_directory, real_node_server_spec
 from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
 from tritonops import constants
-from tritonops.devcluster.cluster import LocalCluster
-from tritonops.devcluster.operator_process import OperatorProcess
 from tritonops.devcluster.processes import wait_until
 
-CRDS = pathlib.Path(__file__).parents[1] / "crds"
 NAME = "doubler"
 INTERVAL_SECONDS, FAILURE_LIMIT = 5, 2
 METRIC_TARGET = INTERVAL_SECONDS * FAILURE_LIMIT + 3
@@ -137,24 +133,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per kind of fault")
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=list(KINDS))
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tritonops-bench-rollback-") as scratch:
-        root = pathlib.Path(scratch)
-        cluster = LocalCluster(directory=root / "cluster")
-        cluster.start()
-        operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=root / "operator.log", resync_seconds=60.0)
-        # The Triton pods run as uid 1000 and read their repositories through hostPath.
-        root.chmod(0o755)
-        try:
-            kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(CRDS))
-            operator.start()
-            api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
-            results: dict[str, list[float]] = {}
-            for kind in arguments.kinds:
-                print(f"{kind}: {arguments.runs} runs", flush=True)
-                results[kind] = [one_run(api, host_directory(root, prefix=f"repository-{kind}-{run}-"), kind) for run in range(arguments.runs)]
-        finally:
-            operator.stop()
-            cluster.stop()
+    results: dict[str, list[float]] = {}
+    with real_cluster(name="rollback") as setting:
+        for kind in arguments.kinds:
+            print(f"{kind}: {arguments.runs} runs", flush=True)
+            results[kind] = [one_run(setting.api, host_directory(setting.root, prefix=f"repository-{kind}-{run}-"), kind)
+                             for run in range(arguments.runs)]
     figures: dict[str, Any] = {"interval_seconds": INTERVAL_SECONDS, "failure_limit": FAILURE_LIMIT, "runs_per_kind": arguments.runs}
     for kind, seconds in results.items():
         target = KINDS[kind][1]
