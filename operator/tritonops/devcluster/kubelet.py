@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pathlib
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +21,10 @@ class KubeletPaths:
 
     @property
     def root(self) -> pathlib.Path:
-        return self.directory / "kubelet"
+        """A short path of its own: the kubelet listens on unix sockets below it (pod-resources, plugins),
+        whose paths are limited to 108 bytes, and test and user directories can be long."""
+        digest = hashlib.sha256(str(self.directory).encode()).hexdigest()[:12]
+        return pathlib.Path(tempfile.gettempdir()) / f"tritonops-kubelet-{digest}"
 
     @property
     def config(self) -> pathlib.Path:

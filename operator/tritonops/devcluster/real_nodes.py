@@ -169,6 +169,7 @@ class RealNodeProcesses:
             self.runtime.stop()
             self.runtime = None
         problems.extend(f"mount {point}" for point in unmount_under(self.directory))
+        problems.extend(_remove_kubelet_root(self.kubelet_paths.root))
         pod_network.delete_bridge(self.node.name)
         if core is not None:
             try:
@@ -278,10 +279,19 @@ class RealNodes:
         for recorded in state.get("nodes") or []:
             node = nodes.RealNode(**recorded)
             problems.extend(f"cgroup {group}" for group in cgroups.kill_and_remove(cgroup_root(directory / node.name)))
+            problems.extend(_remove_kubelet_root(kubelet.KubeletPaths(directory / node.name).root))
             pod_network.delete_bridge(node.name)
         problems.extend(f"mount {point}" for point in unmount_under(directory))
         problems.extend(_remove_strays(pathlib.Path(path) for path in state.get("strays") or []))
         return problems
+
+
+def _remove_kubelet_root(root: pathlib.Path) -> list[str]:
+    """The kubelet's root (pod volumes are mounted below it): unmounted, then removed."""
+    still = [f"mount {point}" for point in unmount_under(root)]
+    if not still:
+        shutil.rmtree(root, ignore_errors=True)
+    return still
 
 
 def _remove_strays(paths: Iterable[pathlib.Path]) -> list[str]:

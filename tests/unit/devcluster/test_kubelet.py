@@ -43,7 +43,11 @@ def test_command_names_the_node_by_its_loopback_address(tmp_path: pathlib.Path) 
         binary=tmp_path / "kubelet", address=node.address, paths=kubelet.KubeletPaths(tmp_path), labels=node.labels(), taints=node.taints()
     )
     assert f"--hostname-override={node.address}" in arguments
-    assert f"--root-dir={tmp_path / 'kubelet'}" in arguments
+    root = kubelet.KubeletPaths(tmp_path).root
+    assert f"--root-dir={root}" in arguments
+    # Unix sockets live below the root: its path must leave room for them however long the node's directory.
+    assert len(str(root / "pod-resources" / "1132951390")) < 100
+    assert kubelet.KubeletPaths(tmp_path / ("x" * 200)).root != root
     labels = next(argument for argument in arguments if argument.startswith("--node-labels="))
     assert f"{nodes.PRODUCT_LABEL}={nodes.L4}" in labels
     assert f"--register-with-taints={nodes.REAL_NODE_LABEL}=true:NoSchedule" in arguments
