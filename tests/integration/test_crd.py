@@ -91,6 +91,28 @@ def test_invalid_spec_is_rejected_naming_the_field(kube_client: client.ApiClient
     assert field in str(rejected.value.body), rejected.value.body
 
 
+# Names the API server takes for a custom object (a DNS subdomain) but not for the Services it becomes.
+UNSERVABLE_NAMES = ["m" * 55, "1resnet", "resnet.v2"]
+
+
+@pytest.mark.usefixtures("crd_installed")
+@pytest.mark.parametrize("name", UNSERVABLE_NAMES)
+def test_a_name_its_children_cannot_carry_is_rejected_naming_metadata_name(kube_client: client.ApiClient, namespace: str, name: str) -> None:
+    body = copy.deepcopy(MINIMAL)
+    body["metadata"]["name"] = name
+    with pytest.raises(ApiException) as rejected:
+        client.CustomObjectsApi(kube_client).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    assert rejected.value.status == 422
+    assert "metadata.name must" in str(rejected.value.body), rejected.value.body
+
+
+@pytest.mark.usefixtures("crd_installed")
+def test_the_longest_allowed_name_is_accepted(kube_client: client.ApiClient, namespace: str) -> None:
+    body = copy.deepcopy(MINIMAL)
+    body["metadata"]["name"] = "m" * 54
+    client.CustomObjectsApi(kube_client).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
 @pytest.mark.usefixtures("crd_installed")
 def test_model_is_required(kube_client: client.ApiClient, namespace: str) -> None:
     body = copy.deepcopy(MINIMAL)
