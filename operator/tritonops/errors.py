@@ -8,13 +8,13 @@ import re
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError, MaxRetryError
 
+from tritonops.redaction import redact
+
 # Conditions and events are read by people: one line, and no longer than an event message may be.
 MESSAGE_LIMIT = 1024
 # `<urllib3.connection.HTTPSConnection object at 0x7f...>`: an address differs on every attempt, and a
 # message that differs each retry would be a status write each retry.
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>:?\s*")
-# The operator never reads Secrets; its own bearer token is the one credential an error could echo.
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
 
 
 class InvalidSpecError(ValueError):
@@ -60,6 +60,6 @@ def describe(error: BaseException) -> str:
         text = _connection_message(error)
     else:
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    text = _BEARER.sub(r"\1<redacted>", _OBJECT_REPR.sub("", text))
+    text = redact(_OBJECT_REPR.sub("", text))
     text = " ".join(text.split())
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."

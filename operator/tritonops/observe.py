@@ -7,6 +7,7 @@ from typing import Any
 
 from tritonops import constants, drift
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, UnschedulablePod
+from tritonops.redaction import redact
 
 # Words in a dead Triton's last log lines (the termination message) that mean the model never loaded.
 _LOAD_FAILURE_MARKERS = ("failed to load", "load failed", "failed to initialize", "unable to load", "no model version was found")
@@ -91,6 +92,11 @@ def _failure(body: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"reason": reason, "message": f"{detail}: {cause[:300]}" if cause else detail}
 
 
+def _redacted(failure: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A failure whose message quotes Triton's own log lines, with any credential in them taken out."""
+    return None if failure is None else {**failure, "message": redact(str(failure["message"]))}
+
+
 def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     """What decisions and analysis read of one Triton pod."""
     metadata, status = body.get("metadata", {}), body.get("status") or {}
@@ -104,7 +110,7 @@ def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "revision": (metadata.get("labels") or {}).get(constants.LABEL_REVISION),
         "ip": status.get("podIP"),
         "ready": ready and not leaving,
-        "failure": None if leaving else _failure(body),
+        "failure": None if leaving else _redacted(_failure(body)),
         "unschedulable": unschedulable["message"] if unschedulable else None,
         "leaving": leaving,
     }

@@ -74,6 +74,16 @@ def test_a_model_that_failed_to_load_is_told_apart_by_the_termination_message() 
     assert "failed to load 'doubler' version 2" in summary["failure"]["message"]
 
 
+def test_a_credential_in_tritons_last_log_lines_never_reaches_the_failure_message() -> None:
+    log = "E1122 model_lifecycle.cc] failed to load 'doubler' version 2: cannot open s3://admin:hunter2secret@minio.local/models"
+    summary = pod_summary(_pod(restartCount=1, lastState={"terminated": {"exitCode": 1, "message": log}}))
+    assert summary["failure"]["reason"] == "ModelLoadFailed"
+    assert "hunter2secret" not in summary["failure"]["message"]
+    assert "failed to load 'doubler' version 2" in summary["failure"]["message"]
+    waiting = pod_summary(_pod(state={"waiting": {"reason": "CreateContainerConfigError", "message": "env AWS_SECRET_ACCESS_KEY=hunter2secret"}}))
+    assert "hunter2secret" not in waiting["failure"]["message"]
+
+
 def test_a_pod_being_deleted_neither_serves_nor_counts_as_failed() -> None:
     pod = _pod(restartCount=2, lastState={"terminated": {"exitCode": 1}})
     pod["metadata"]["deletionTimestamp"] = "2026-11-22T12:00:00Z"  # type: ignore[index]
