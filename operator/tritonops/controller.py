@@ -27,7 +27,7 @@ from tritonops.engine import capacity, failures, reconcile, rollout
 from tritonops.engine.actions import Event, Plan
 from tritonops.engine.analysis import Verdict
 from tritonops.engine.observations import Observations
-from tritonops.errors import InvalidSpecError, describe
+from tritonops.errors import ChildRefusedError, InvalidSpecError, child_write_error, describe, namespace_terminating
 from tritonops.kube import KubernetesWriter, manifest_hash
 from tritonops.resource import ModelDeployment
 
@@ -115,6 +115,8 @@ class Controller:
         # Per child, (manifest hash, fields) that another manager still owned right after our forced apply:
         # an apply cannot take them back (its own list item beside ours), so seeing them again is no drift.
         self._unrepairable: dict[Key, dict[tuple[str, str], tuple[str, tuple[drift.Path, ...]]]] = collections.defaultdict(dict)
+        # Objects whose namespace is being deleted, already logged once.
+        self._namespace_terminating: set[Key] = set()
         # Children with our labels that this object does not own, already reported once.
         self._foreign_reported: dict[Key, set[tuple[str, str]]] = collections.defaultdict(set)
         # (checked at, served): whether the cluster serves ServiceMonitor, asked again after a minute.
@@ -147,6 +149,7 @@ class Controller:
             self._seen_children.pop(key, None)
             self._unrepairable.pop(key, None)
             self._foreign_reported.pop(key, None)
+            self._namespace_terminating.discard(key)
         self.analyzer.forget(key)
         metrics.forget(namespace=key[0], name=key[1])
 
@@ -206,6 +209,8 @@ class Controller:
             resource = ModelDeployment.from_body(self._fresh(body, key))
             plan = self._reconcile_once(resource, children)
         except Exception as error:  # every failure: an outage's urllib3 errors and a builder's TypeError too
+            if namespace_terminating(error):
+                return self._leaving_with_namespace(key)
             metrics.reconcile_total.labels(result="error").inc()
             # Read again: a pass that failed after its status write must not report over that write.
             return self._failed(_Identity.from_body(self._fresh(body, key)), error)
@@ -215,6 +220,17 @@ class Controller:
         metrics.record_status(namespace=key[0], name=key[1], phase=str(plan.status.get("phase")), weight=int(plan.status.get("canaryWeight", 0)))
         return Reconciliation(plan=plan)
 
+    def _leaving_with_namespace(self, key: Key) -> Reconciliation:
+        """A write refused because the namespace is being deleted: the object goes with it, so this is no
+        failure to retry, count as an error or report (no event can be created there any more)."""
+        metrics.reconcile_total.labels(result="namespace_terminating").inc()
+        with self._lock:
+            told = key in self._namespace_terminating
+            self._namespace_terminating.add(key)
+        if not told:
+            logger.info("%s/%s: namespace %s is being deleted; leaving the object and its children to it", key[0], key[1], key[0])
+        return Reconciliation()
+
     def _failed(self, identity: _Identity, error: Exception) -> Reconciliation:
         now = self.clock()
         message = describe(error)
@@ -223,6 +239,11 @@ class Controller:
             logger.warning("%s has a spec that cannot be deployed: %s", where, message)
             reason = failures.INVALID_SPEC
             status = failures.invalid_spec(identity.status, generation=identity.generation, message=message, now=now)
+            metrics.record_status(namespace=identity.namespace, name=identity.name, phase="Failed", weight=int(status.get("canaryWeight", 0)))
+        elif isinstance(error, ChildRefusedError):
+            logger.warning("%s cannot be deployed as it stands: %s", where, message)
+            reason = error.reason
+            status = failures.not_deployable(identity.status, generation=identity.generation, reason=reason, message=message, now=now)
             metrics.record_status(namespace=identity.namespace, name=identity.name, phase="Failed", weight=int(status.get("canaryWeight", 0)))
         else:
             # Errors of the API or of reaching it are expected; anything else is a bug, whose traceback is wanted.
@@ -380,7 +401,10 @@ class Controller:
             if drifted:
                 logger.info("%s/%s: %s %s was changed by another field manager (%s): applying it again", resource.namespace, resource.name,
                             child[0], child[1], ", ".join(".".join(path) for path in drifted))
-            result = self.writer.apply(manifest, live_hash=None if drifted else live)
+            try:
+                result = self.writer.apply(manifest, live_hash=None if drifted else live)
+            except ApiException as error:
+                raise child_write_error(error, api_version=str(manifest["apiVersion"]), kind=child[0], name=child[1]) from error
             if result:
                 with self._lock:
                     applied[child] = desired_hash

@@ -22,6 +22,7 @@ from tritonops.desired.revision import stable_hash
 from tritonops.engine import conditions
 from tritonops.engine.actions import ChildReference, Event, Scale
 from tritonops.errors import describe
+from tritonops.event_series import EventKey, EventSeries, Series
 from tritonops.resource import ModelDeployment
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ LIST_PAGE_LIMIT = 400
 class KubernetesWriter:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
+        self.event_series = EventSeries()
 
     def _request(
         self,
@@ -214,11 +216,41 @@ class KubernetesWriter:
         return nodes, pods
 
     def emit_event(self, resource: Target, event: Event, *, now: datetime.datetime) -> None:
+        """Post an event, or count a repeat of one posted within the last minutes on that same object."""
+        message = event.message[:1024]
+        key = EventKey(namespace=resource.namespace, name=resource.name, uid=resource.uid, type=event.type, reason=event.reason, message=message)
+        try:
+            repeat = self.event_series.repeat_of(key, now=now)
+            if repeat is not None and self._count_repeat(resource, repeat):
+                return
+            name = f"{resource.name}.{uuid.uuid4().hex[:12]}"
+            self._request("POST", object_path(api_version="v1", kind="Event", namespace=resource.namespace), body=self._event_body(resource, event, name=name, message=message, now=now))
+            metrics.api_writes_total.labels(verb="event").inc()
+            self.event_series.started(key, event_name=name, now=now)
+        except (ApiException, HTTPError) as error:
+            # An event that cannot be recorded must never stop reconciliation, nor an outage the report of one.
+            logger.warning("could not record event %s for %s/%s: %s", event.reason, resource.namespace, resource.name, describe(error))
+
+    def _count_repeat(self, resource: Target, repeat: Series) -> bool:
+        """One more of an existing event (count and lastTimestamp); False if that event has expired meanwhile."""
+        path = object_path(api_version="v1", kind="Event", namespace=resource.namespace, name=repeat.event_name)
+        try:
+            self._request("PATCH", path, body={"count": repeat.count, "lastTimestamp": conditions.timestamp(repeat.last)},
+                          content_type="application/merge-patch+json")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            return False
+        metrics.api_writes_total.labels(verb="event").inc()
+        return True
+
+    @staticmethod
+    def _event_body(resource: Target, event: Event, *, name: str, message: str, now: datetime.datetime) -> dict[str, Any]:
         stamp = conditions.timestamp(now)
-        body = {
+        return {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{resource.name}.{uuid.uuid4().hex[:12]}", "namespace": resource.namespace},
+            "metadata": {"name": name, "namespace": resource.namespace},
             "involvedObject": {
                 "apiVersion": constants.API_VERSION,
                 "kind": constants.KIND,
@@ -228,7 +260,7 @@ class KubernetesWriter:
             },
             "type": event.type,
             "reason": event.reason,
-            "message": event.message[:1024],
+            "message": message,
             "source": {"component": constants.MANAGER_NAME},
             "reportingComponent": constants.MANAGER_NAME,
             "reportingInstance": constants.MANAGER_NAME,
@@ -236,9 +268,3 @@ class KubernetesWriter:
             "lastTimestamp": stamp,
             "count": 1,
         }
-        try:
-            self._request("POST", object_path(api_version="v1", kind="Event", namespace=resource.namespace), body=body)
-            metrics.api_writes_total.labels(verb="event").inc()
-        except (ApiException, HTTPError) as error:
-            # An event that cannot be recorded must never stop reconciliation, nor an outage the report of one.
-            logger.warning("could not record event %s for %s/%s: %s", event.reason, resource.namespace, resource.name, describe(error))

@@ -53,7 +53,9 @@ def pods_of(kube_client: client.ApiClient, namespace: str, name: str) -> list[An
 
 def event_reasons(kube_client: client.ApiClient, namespace: str, name: str) -> list[str]:
     events = client.CoreV1Api(kube_client).list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}").items
-    return [event.reason for event in sorted(events, key=lambda e: (e.first_timestamp or e.event_time, e.metadata.name))]
+    # Once per occurrence: the operator counts a repeat on its first event (count), as client-go does.
+    ordered = sorted(events, key=lambda e: (e.first_timestamp or e.event_time, e.metadata.name))
+    return [event.reason for event in ordered for _ in range(max(1, event.count or 1))]
 
 
 def event_reasons_once(kube_client: client.ApiClient, namespace: str, name: str, reason: str) -> list[str]:

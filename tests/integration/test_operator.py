@@ -131,9 +131,9 @@ def test_a_failing_reconcile_is_retried_with_backoff_shown_and_fixed_while_other
 
     def warnings() -> list[Any]:
         events = core.list_namespaced_event(namespace, field_selector="involvedObject.name=refused").items
-        return [event for event in events if event.reason == "ReconcileFailed"]
+        return [event for event in events if event.reason == "ChildRejected"]
 
-    wait_until(lambda: bool(warnings()), description="a ReconcileFailed event for refused", timeout_seconds=30)
+    wait_until(lambda: bool(warnings()), description="a ChildRejected event for refused", timeout_seconds=30)
     [warning] = warnings()
     assert warning.type == "Warning" and "must be less than or equal to memory limit" in warning.message, warning.message
     # Retried by itself, at 1, 1, 2, 3 ... s: the operator's 60 s resync alone would try once or twice by now.
@@ -143,9 +143,10 @@ def test_a_failing_reconcile_is_retried_with_backoff_shown_and_fixed_while_other
     assert len(retries) >= 4 and time.monotonic() - created < 45, retries
     status = read(kube_client, namespace, "refused")["status"]
     reconciled = next(c for c in status["conditions"] if c["type"] == "Reconciled")
-    assert (reconciled["status"], reconciled["reason"]) == ("False", "ReconcileFailed")
+    assert (reconciled["status"], reconciled["reason"]) == ("False", "ChildRejected")
     assert "must be less than or equal to memory limit" in reconciled["message"]
-    assert status["phase"] == "Pending" and "observedGeneration" not in status
+    # The cluster cannot carry out this generation as it stands: reported for it (Argo CD: Degraded), still retried.
+    assert status["phase"] == "Failed" and status["observedGeneration"] == 1
     assert len(warnings()) == 1, "one event for the failure, not one per retry"
     wait_phase(kube_client, namespace, "healthy", "Ready")
 

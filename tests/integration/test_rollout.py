@@ -27,9 +27,10 @@ def test_manual_controls_drive_a_canary(kube_client: client.ApiClient, namespace
     create(kube_client, namespace, model_deployment("m", replicas=4, rollout=ROLLOUT))
     stable = wait_phase(kube_client, namespace, "m", "Ready")["status"]["stableRevision"]["hash"]
     patch_spec(kube_client, namespace, "m", {"model": {"version": "2"}})
-    status = wait_phase(kube_client, namespace, "m", "Canary")["status"]
-    canary = status["canaryRevision"]["hash"]
-    assert (status["canaryWeight"], status["currentStep"]) == (25, 0)
+    canary = wait_phase(kube_client, namespace, "m", "Canary")["status"]["canaryRevision"]["hash"]
+    # The reported weight is the share of Ready pods that serve: 0 until the canary's pod is Ready, then 25.
+    wait_until(lambda: read(kube_client, namespace, "m")["status"].get("canaryWeight") == 25, description="weight 25", timeout_seconds=30)
+    assert read(kube_client, namespace, "m")["status"]["currentStep"] == 0
     wait_until(lambda: deployment_replicas(kube_client, namespace, "m") == {stable: 3, canary: 1}, description="a 3+1 split", timeout_seconds=30)
     # With no Triton behind kwok's pods there are no requests: windows are inconclusive, never a pass.
     wait_until(lambda: (read(kube_client, namespace, "m")["status"].get("lastAnalysis") or {}).get("result") == "Inconclusive",

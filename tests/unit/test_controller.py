@@ -148,17 +148,71 @@ def test_every_failure_is_counted_not_only_api_errors(monkeypatch: pytest.Monkey
     assert _errors() == before + 2
 
 
-def test_a_refused_child_shows_the_api_servers_message_in_the_event_and_condition() -> None:
+def test_a_refused_child_is_reported_for_its_generation_with_the_api_servers_message_and_retried() -> None:
     writer = RefusingWriter()
     result = Controller(writer, clock=lambda: NOW).reconcile(_body(), ChildState())  # type: ignore[arg-type]
     [event] = writer.events
-    assert (event.type, event.reason) == ("Warning", "ReconcileFailed") and REFUSED in event.message and "422" in event.message
+    assert (event.type, event.reason) == ("Warning", "ChildRejected") and REFUSED in event.message and "422" in event.message
+    assert event.message.startswith("Deployment resnet-")
+    # The cluster may change (a policy, a LimitRange): retried with backoff, though reported as final.
     assert result.retry
     [status] = writer.statuses
-    reconciled = _condition(status, "Reconciled")
-    assert (reconciled["status"], reconciled["reason"]) == ("False", "ReconcileFailed") and REFUSED in reconciled["message"]
-    # Nothing of this generation was carried out: observedGeneration stays behind, so Argo CD keeps waiting.
-    assert "observedGeneration" not in status and status["phase"] == "Pending"
+    for type_ in ("Reconciled", "Ready", "Progressing"):
+        condition = _condition(status, type_)
+        assert (condition["status"], condition["reason"]) == ("False", "ChildRejected") and REFUSED in condition["message"]
+    # The cluster cannot carry out this generation as it stands: said for it, so Argo CD shows Degraded, not Progressing.
+    assert status["observedGeneration"] == 1 and status["phase"] == "Failed"
+
+
+class UnservedRouteWriter(RecordingWriter):
+    """A cluster without the Gateway API: the API server's mux answers a bare 404 for an unknown kind."""
+
+    def apply(self, manifest: dict[str, Any], *, live_hash: str | None) -> bool:
+        if manifest["kind"] in ("HTTPRoute", "GRPCRoute"):
+            raise ApiException(status=404, reason="Not Found", body="404 page not found\n")
+        return super().apply(manifest, live_hash=live_hash)
+
+
+def test_a_route_in_a_cluster_without_the_gateway_api_says_what_to_install() -> None:
+    writer = UnservedRouteWriter()
+    body = model_deployment_body({"traffic": {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "gw"}]}}})
+    body["metadata"]["resourceVersion"] = "50"
+    result = Controller(writer, clock=lambda: NOW).reconcile(body, ChildState())  # type: ignore[arg-type]
+    assert result.retry and result.failure is not None
+    assert result.failure.reason == "APINotServed"
+    assert "does not serve HTTPRoute (gateway.networking.k8s.io/v1)" in result.failure.message
+    assert "install the Gateway API CRDs" in result.failure.message and "404 page not found" not in result.failure.message
+    assert writer.statuses[-1]["phase"] == "Failed" and writer.statuses[-1]["observedGeneration"] == 1
+
+
+class TerminatingNamespaceWriter(RecordingWriter):
+    """Creates in a namespace being deleted are forbidden, events included."""
+
+    def _forbidden(self) -> ApiException:
+        body = json.dumps({"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+                           "message": 'services "resnet" is forbidden: unable to create new content in namespace vision because it is being terminated',
+                           "details": {"name": "resnet", "kind": "services", "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace"}]}})
+        return ApiException(status=403, reason="Forbidden", body=body)
+
+    def apply(self, manifest: dict[str, Any], *, live_hash: str | None) -> bool:
+        raise self._forbidden()
+
+    def emit_event(self, resource: Any, event: Any, *, now: datetime.datetime) -> None:
+        raise self._forbidden()
+
+
+def test_an_object_in_a_namespace_being_deleted_is_left_to_it_without_errors_or_retries(caplog: pytest.LogCaptureFixture) -> None:
+    before = _errors()
+    writer = TerminatingNamespaceWriter()
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="tritonops.controller"):
+        for _ in range(3):
+            result = controller.reconcile(_body(), ChildState())
+            assert not result.retry and result.failure is None
+    assert _errors() == before and writer.statuses == []
+    told = [record for record in caplog.records if "being deleted" in record.getMessage()]
+    assert len(told) == 1 and told[0].levelname == "INFO"
+    assert not [record for record in caplog.records if record.levelname in ("WARNING", "ERROR")]
 
 
 def test_a_repeated_failure_writes_nothing_more_and_a_success_clears_it_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from kubernetes.client.rest import ApiException
 
 from tritonops import kube
+from tritonops.engine.actions import Event
 from tritonops.kube import KubernetesWriter, manifest_hash, object_path, with_applied_hash
 
 
@@ -88,3 +92,41 @@ def test_an_apply_body_is_yaml_the_api_server_reads_as_the_manifest(value: str) 
                for c in text) and "\u2028" not in text and "\ufeff" not in text, text
     assert re.search(r"(?<!\\)(\\\\)*\\u[dD][89a-fA-F]", text) is None, text
     assert yaml.safe_load(text) == with_applied_hash(manifest)
+
+
+class EventRequests(KubernetesWriter):
+    """A writer whose API server keeps posted events, patches them, and can expire them (pure: no server)."""
+
+    def __init__(self) -> None:
+        super().__init__(api_client=None)  # type: ignore[arg-type]
+        self.events: dict[str, dict[str, Any]] = {}
+        self.requests: list[str] = []
+
+    def _request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, str] | None = None,
+                 content_type: str = "application/json") -> dict[str, Any]:
+        self.requests.append(method)
+        if method == "POST":
+            self.events[body["metadata"]["name"]] = dict(body)
+            return body
+        name = path.rsplit("/", 1)[1]
+        if name not in self.events:
+            raise ApiException(status=404, reason="Not Found")
+        self.events[name].update(body)
+        return self.events[name]
+
+
+def test_a_repeated_event_is_one_object_with_a_count_and_an_expired_one_is_posted_again() -> None:
+    writer = EventRequests()
+    target = SimpleNamespace(name="resnet", namespace="vision", uid="u1", status={})
+    now = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=datetime.timezone.utc)
+    for second in range(3):
+        writer.emit_event(target, Event("Warning", "InsufficientGPU", "needs 1 more GPU"), now=now + datetime.timedelta(seconds=second))  # type: ignore[arg-type]
+    [event] = writer.events.values()
+    assert event["count"] == 3 and event["firstTimestamp"] == "2026-12-02T12:00:00Z" and event["lastTimestamp"] == "2026-12-02T12:00:02Z"
+    assert writer.requests == ["POST", "PATCH", "PATCH"]
+    writer.emit_event(target, Event("Normal", "Promoted", "promoted"), now=now)  # type: ignore[arg-type]
+    assert len(writer.events) == 2
+    writer.events.clear()  # the API server's event TTL
+    writer.emit_event(target, Event("Warning", "InsufficientGPU", "needs 1 more GPU"), now=now + datetime.timedelta(seconds=5))  # type: ignore[arg-type]
+    [again] = writer.events.values()
+    assert again["count"] == 1

@@ -24,7 +24,12 @@ def _conditions(status: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def invalid_spec(status: Mapping[str, Any], *, generation: int, message: str, now: datetime.datetime) -> dict[str, Any]:
-    """A spec the CRD let through but the operator cannot build from: final for this generation.
+    """A spec the CRD let through but the operator cannot build from: final for this generation."""
+    return not_deployable(status, generation=generation, reason=INVALID_SPEC, message=message, now=now)
+
+
+def not_deployable(status: Mapping[str, Any], *, generation: int, reason: str, message: str, now: datetime.datetime) -> dict[str, Any]:
+    """A generation that cannot be carried out as it stands: an invalid spec, or a child the cluster refuses.
 
     `observedGeneration` advances, so Argo CD shows Degraded with the message instead of Progressing
     forever. Children and the rollout state are left as they were: whatever serves keeps serving, and
@@ -33,7 +38,7 @@ def invalid_spec(status: Mapping[str, Any], *, generation: int, message: str, no
     updated = {**status, "observedGeneration": generation, "phase": "Failed", "message": message}
     changed = _conditions(status)
     for type_ in ("Ready", "Progressing", RECONCILED):
-        changed = conditions.set_condition(changed, type=type_, status=False, reason=INVALID_SPEC, message=message, generation=generation, now=now)
+        changed = conditions.set_condition(changed, type=type_, status=False, reason=reason, message=message, generation=generation, now=now)
     updated["conditions"] = changed
     return updated
 
