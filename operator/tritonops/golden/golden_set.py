@@ -163,7 +163,8 @@ def _encode(value: Scalar) -> Scalar:
     return value
 
 
-def _tensor_json(tensor: Tensor) -> dict[str, Any]:
+def tensor_json(tensor: Tensor) -> dict[str, Any]:
+    """One tensor as the file writes it (the inputs file of `tritonops golden record` uses the same)."""
     return {"datatype": tensor.datatype, "shape": list(tensor.shape), "data": [_encode(value) for value in tensor.data]}
 
 
@@ -175,8 +176,8 @@ def render(golden: GoldenSet) -> str:
         "version": golden.version,
         "cases": [
             {"name": case.name,
-             "inputs": {name: _tensor_json(tensor) for name, tensor in case.inputs.items()},
-             "outputs": {name: _tensor_json(tensor) for name, tensor in case.outputs.items()}}
+             "inputs": {name: tensor_json(tensor) for name, tensor in case.inputs.items()},
+             "outputs": {name: tensor_json(tensor) for name, tensor in case.outputs.items()}}
             for case in golden.cases
         ],
     }
