@@ -256,8 +256,9 @@ def test_python_backend_layout_answers_like_torch_from_tritonserver(
             result = compare.compare(actual=got.outputs[name], expected=expected, tolerance=compare.Tolerance(absolute=1e-6, relative=1e-5))
             assert result.matches, f"{want.name} {name}: {result.reason}"
     # The model's own answers, not a copy of the golden set: other inputs change them.
-    wrong = {name: golden_set.Tensor(tensor.datatype, tensor.shape, tuple(value * 2 for value in tensor.data))
-             for name, tensor in golden.cases[0].inputs.items()}
+    weight = golden.cases[0].inputs["INPUT__1"]
+    wrong = {"INPUT__0": golden.cases[0].inputs["INPUT__0"],
+             "INPUT__1": golden_set.Tensor(weight.datatype, weight.shape, tuple(float(value) * 2 + 1 for value in weight.data))}
     answered = record.record(url=f"http://{server.address}:{server.http_port}", model="ranker", version=1, cases=[("doubled", wrong)])
     assert not compare.compare(actual=answered.cases[0].outputs["OUTPUT__0"], expected=golden.cases[0].outputs["OUTPUT__0"],
                                tolerance=compare.Tolerance(absolute=1e-6, relative=1e-5)).matches
