@@ -1,4 +1,4 @@
-"""AWS Signature Version 4 for S3 requests (header-based, unsigned-payload free: GETs sign the empty body). Pure."""
+"""AWS Signature Version 4 for S3 requests, in the Authorization header. Pure."""
 
 from __future__ import annotations
 
@@ -90,15 +90,16 @@ def signed_headers(
     region: str,
     timestamp: datetime.datetime,
     extra: Mapping[str, str] | None = None,
+    payload_sha256: str = EMPTY_PAYLOAD_SHA256,
 ) -> dict[str, str]:
-    """Every header an S3 request with an empty body sends; unsigned when there are no credentials."""
-    headers = {"host": host, "x-amz-date": timestamp.strftime("%Y%m%dT%H%M%SZ"), "x-amz-content-sha256": EMPTY_PAYLOAD_SHA256, **(extra or {})}
+    """Every header an S3 request sends (an empty body unless its hash is given); unsigned without credentials."""
+    headers = {"host": host, "x-amz-date": timestamp.strftime("%Y%m%dT%H%M%SZ"), "x-amz-content-sha256": payload_sha256, **(extra or {})}
     if credentials is None:
         return headers
     if credentials.session_token:
         headers["x-amz-security-token"] = credentials.session_token
     headers["Authorization"] = authorization(
-        method=method, path=path, query=query, headers=headers, payload_sha256=EMPTY_PAYLOAD_SHA256,
+        method=method, path=path, query=query, headers=headers, payload_sha256=payload_sha256,
         credentials=credentials, region=region, service="s3", timestamp=timestamp,
     )
     return headers
