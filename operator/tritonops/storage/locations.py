@@ -54,6 +54,9 @@ def _s3(rest: str, *, repository: str) -> Location:
             bucket, prefix = _split(remainder, repository=repository, what="bucket")
             return Location(scheme="s3", bucket=bucket, prefix=prefix, endpoint=f"{protocol}{host}")
     first, _, remainder = rest.partition("/")
+    if "@" in first:
+        # Never echoed: what precedes the @ would be a key and its secret.
+        raise StorageError(f"{repository}: credentials in the URL are not supported; use spec.model.credentialsSecretRef")
     if ":" in first:
         parsed = urllib.parse.urlsplit(f"//{first}")
         try:
@@ -61,7 +64,7 @@ def _s3(rest: str, *, repository: str) -> Location:
         except ValueError:
             port = None
         if not parsed.hostname or port is None:
-            raise StorageError(f"{repository}: {first!r} is neither a bucket nor host:port")
+            raise StorageError(f"{repository}: the first part of the URL is neither a bucket nor host:port")
         bucket, prefix = _split(remainder, repository=repository, what="bucket")
         # Triton speaks plain HTTP to a host:port endpoint with no protocol written.
         return Location(scheme="s3", bucket=bucket, prefix=prefix, endpoint=f"http://{first}")

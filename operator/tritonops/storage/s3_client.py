@@ -91,10 +91,10 @@ class S3Client:
                 return connection, response
             body = response.read()
             connection.close()
-            error = self._error(response.status, body)
+            refused = self._error(response.status, body)
             if response.status < 500:
-                raise error
-            last_error = error
+                raise refused
+            last_error = refused
         if isinstance(last_error, S3RequestError):
             raise last_error
         raise StorageError(f"cannot reach {self.endpoint} after {self.attempts} attempts: {last_error}")
