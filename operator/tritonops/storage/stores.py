@@ -6,6 +6,7 @@ azure-storage-blob), imported only when such a repository is asked for, with a c
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 from collections.abc import Iterator, Mapping
@@ -50,7 +51,9 @@ class _GcsStore:
             from google.cloud import storage  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
             raise StorageError("gs:// repositories need the google-cloud-storage package, which this image does not have") from None
-        self._client: Any = storage.Client()
+        # The service account's key, from the Secret; else Application Default Credentials (workload identity).
+        key = environment.get("GOOGLE_APPLICATION_CREDENTIALS_JSON")
+        self._client: Any = storage.Client.from_service_account_info(json.loads(key)) if key else storage.Client()
 
     def list_objects(self, *, bucket: str, prefix: str) -> Iterator[StoredObject]:
         for blob in self._client.list_blobs(bucket, prefix=prefix):
