@@ -256,7 +256,9 @@ def _history(status: Mapping[str, Any]) -> Table | None:
     if not entries:
         return None
     table = Table(title="History", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
-    for column in ("Hash", "Version", "Outcome", "At", "Reason", "Digest"):
+    # The digest column only where the content was recorded (object-store repositories).
+    digests = any(_mapping(entry).get("digest") for entry in entries)
+    for column in ("Hash", "Version", "Outcome", "At", "Reason", *(("Digest",) if digests else ())):
         table.add_column(column)
     for entry in entries:
         item = _mapping(entry)
@@ -267,7 +269,7 @@ def _history(status: Mapping[str, Any]) -> Table | None:
             _text(outcome, _RESULT_STYLES.get(str(outcome), "")),
             _text(item.get("at")),
             _text(item.get("reason")),
-            _text(item.get("digest")),
+            *((_text(item.get("digest")),) if digests else ()),
         )
     return table
 
