@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         help="how long the leader acts after its last successful renewal; shorter than the lease (default %(default)s)",
     )
     run.add_argument(
+        "--storage-image", default=os.environ.get("TRITONOPS_STORAGE_IMAGE") or constants.DEFAULT_STORAGE_IMAGE, metavar="IMAGE",
+        help="image of the model-storage init container that copies s3/gs/as models (env TRITONOPS_STORAGE_IMAGE; default %(default)s)",
+    )
+    run.add_argument(
         "--leader-election-retry-seconds", type=float, default=constants.LEADER_RETRY_SECONDS, metavar="SECONDS",
         help="pause between attempts to take or renew the Lease (default %(default)s)",
     )
@@ -363,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 leader_election_name=arguments.leader_election_name,
                 leader_election_identity=arguments.leader_election_identity,
                 leader_election_timings=timings,
+                storage_image=arguments.storage_image,
             )
         )
         return 0

@@ -101,9 +101,11 @@ class _Identity:
 
 class Controller:
     def __init__(
-        self, writer: KubernetesWriter, *, analyzer: Analyzer | None = None, clock: Callable[[], datetime.datetime] = _utcnow
+        self, writer: KubernetesWriter, *, analyzer: Analyzer | None = None, clock: Callable[[], datetime.datetime] = _utcnow,
+        storage_image: str = constants.DEFAULT_STORAGE_IMAGE,
     ) -> None:
         self.writer = writer
+        self.storage_image = storage_image
         self.analyzer = analyzer or Analyzer()
         self.clock = clock
         # What this process last wrote (resourceVersion, status, the generation it was written for), so that
@@ -376,7 +378,7 @@ class Controller:
         now = self.clock()
         children, strangers = self._owned(resource, children, now=now)
         observations = self._observe(resource, children, now=now)
-        plan = reconcile.plan(resource, observations, now=now)
+        plan = reconcile.plan(resource, observations, now=now, storage_image=self.storage_image)
         plan = dataclasses.replace(plan, status=failures.succeeded(plan.status, generation=resource.generation, now=now))
         live_children: dict[tuple[str, str], Mapping[str, Any]] = {("Deployment", str(d["name"])): d for d in children.deployments}
         for service in children.services:

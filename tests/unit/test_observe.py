@@ -56,7 +56,7 @@ def _pod(**container: object) -> dict[str, object]:
 
 def test_a_healthy_pod_has_no_failure() -> None:
     summary = pod_summary(_pod())
-    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "unschedulable": None, "leaving": False}
+    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "servedDigest": None, "unschedulable": None, "leaving": False}
 
 
 def test_a_restarted_pod_is_a_crash_with_its_exit_code() -> None:
@@ -128,3 +128,35 @@ def test_summaries_carry_the_owner_uid_and_the_fields_other_managers_own() -> No
     assert (summary["ownerUid"], summary["foreignFields"]) == ("u1", (("spec", "replicas"),))
     assert deployment_summary(DEPLOYMENT)["ownerUid"] is None
     assert service_summary(body)["name"] == DEPLOYMENT["metadata"]["name"] and service_summary(body)["ownerUid"] == "u1"
+
+
+def _storage_pod(init: dict[str, object]) -> dict[str, object]:
+    pod = _pod()
+    status = dict(pod["status"])  # type: ignore[call-overload]
+    status["initContainerStatuses"] = [{"name": "model-storage", **init}]
+    return {**pod, "status": status}
+
+
+def test_the_storage_containers_digest_is_what_the_pod_serves() -> None:
+    message = '{"bytes": 10, "digest": "sha256:abc", "files": 2}'
+    summary = pod_summary(_storage_pod({"state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": message}}}))
+    assert summary["servedDigest"] == "sha256:abc" and summary["failure"] is None
+    observed = observations_from(deployments=[], pods=[summary], autoscaler_exists=False)
+    assert [(s.pod, s.revision, s.digest) for s in observed.served] == [("resnet-abc-1", "abc", "sha256:abc")]
+
+
+def test_a_storage_container_that_fails_is_model_storage_unreadable_with_its_message_redacted() -> None:
+    message = "model storage unreadable: s3://models/repo: AccessDenied (HTTP 403): aws_secret_access_key=hunter2"
+    pod = _storage_pod({
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": message}},
+    })
+    pod["status"]["containerStatuses"] = [{"name": "triton", "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}]  # type: ignore[index]
+    failure = pod_summary(pod)["failure"]
+    assert failure["reason"] == "ModelStorageUnreadable"
+    assert "s3://models/repo: AccessDenied (HTTP 403)" in failure["message"] and "hunter2" not in failure["message"]
+
+
+def test_a_storage_container_that_cannot_start_is_model_storage_unreadable() -> None:
+    pod = _storage_pod({"state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret \"s3\" not found"}}})
+    assert pod_summary(pod)["failure"]["reason"] == "ModelStorageUnreadable"
