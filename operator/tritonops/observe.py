@@ -10,6 +10,8 @@ from tritonops import constants, drift
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, ServedContent, UnschedulablePod
 from tritonops.redaction import redact
 
+# The label the Deployment controller gives every pod and ReplicaSet of one pod template.
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 # Words in a dead Triton's last log lines (the termination message) that mean the model never loaded.
 _LOAD_FAILURE_MARKERS = ("failed to load", "load failed", "failed to initialize", "unable to load", "no model version was found")
 
@@ -41,7 +43,9 @@ def ownership_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"ownerUid": drift.controller_uid(body), "foreignFields": drift.foreign_paths(body)}
 
 
-def service_summary(body: Mapping[str, Any]) -> dict[str, Any]:
+def child_summary(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pass reads of a Service, an HPA, a route or a ServiceMonitor: what we applied, whose it is,
+    and which fields other managers own (its drift)."""
     return {"name": body.get("metadata", {}).get("name"), "appliedHash": applied_hash(body), **ownership_summary(body)}
 
 
@@ -150,6 +154,9 @@ def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "servedDigest": None if leaving else served_digest(body),
         "unschedulable": unschedulable["message"] if unschedulable else None,
         "leaving": leaving,
+        # Who made it: only pods of our own Deployments' ReplicaSets are counted and scraped (drift.made_by).
+        "replicaSet": drift.replica_set_of(body),
+        "templateHash": (metadata.get("labels") or {}).get(POD_TEMPLATE_HASH_LABEL),
     }
 
 

@@ -56,7 +56,8 @@ def _pod(**container: object) -> dict[str, object]:
 
 def test_a_healthy_pod_has_no_failure() -> None:
     summary = pod_summary(_pod())
-    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "servedDigest": None, "unschedulable": None, "leaving": False}
+    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "servedDigest": None,
+                       "unschedulable": None, "leaving": False, "replicaSet": None, "templateHash": None}
 
 
 def test_a_restarted_pod_is_a_crash_with_its_exit_code() -> None:
@@ -118,7 +119,7 @@ def test_a_container_still_creating_is_no_failure() -> None:
 
 def test_summaries_carry_the_owner_uid_and_the_fields_other_managers_own() -> None:
     from tritonops import constants
-    from tritonops.observe import service_summary
+    from tritonops.observe import child_summary
 
     owned = {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": "resnet", "uid": "u1", "controller": True}
     scaled = {"manager": "kubectl", "operation": "Update", "subresource": "scale", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
@@ -127,7 +128,27 @@ def test_summaries_carry_the_owner_uid_and_the_fields_other_managers_own() -> No
     summary = deployment_summary(body)
     assert (summary["ownerUid"], summary["foreignFields"]) == ("u1", (("spec", "replicas"),))
     assert deployment_summary(DEPLOYMENT)["ownerUid"] is None
-    assert service_summary(body)["name"] == DEPLOYMENT["metadata"]["name"] and service_summary(body)["ownerUid"] == "u1"
+    assert child_summary(body)["name"] == DEPLOYMENT["metadata"]["name"] and child_summary(body)["ownerUid"] == "u1"
+
+
+def test_a_pod_summary_names_the_replica_set_that_made_it() -> None:
+    pod = _pod()
+    pod["metadata"]["labels"]["pod-template-hash"] = "7d9f8b"  # type: ignore[index]
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "resnet-abc-7d9f8b", "uid": "rs1", "controller": True}]  # type: ignore[index]
+    summary = pod_summary(pod)
+    assert (summary["replicaSet"], summary["templateHash"]) == ("resnet-abc-7d9f8b", "7d9f8b")
+
+
+def test_every_other_child_kind_has_a_summary_with_its_owner_and_foreign_fields() -> None:
+    from tritonops import constants
+    from tritonops.observe import child_summary
+
+    owned = {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": "resnet", "uid": "u1", "controller": True}
+    patched = {"manager": "kubectl-patch", "operation": "Update", "fieldsV1": {"f:spec": {"f:maxReplicas": {}}}}
+    status = {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {"f:currentReplicas": {}}}}
+    hpa = {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "resnet", "ownerReferences": [owned], "managedFields": [patched, status],
+                                                           "annotations": {constants.ANNOTATION_APPLIED_HASH: "h1"}}}
+    assert child_summary(hpa) == {"name": "resnet", "appliedHash": "h1", "ownerUid": "u1", "foreignFields": (("spec", "maxReplicas"),)}
 
 
 def _storage_pod(init: dict[str, object]) -> dict[str, object]:
