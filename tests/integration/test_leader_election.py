@@ -167,3 +167,21 @@ def test_an_apiserver_outage_stops_neither_replica_and_the_leader_acts_again_aft
     replicas[leader_name].kill()
     wait_until(lambda: holder(kube_client, namespace) == standby_name, description="the standby to take over after the outage",
                timeout_seconds=TAKEOVER_BOUND_SECONDS + SLACK_SECONDS, interval_seconds=0.5)
+
+
+def test_after_an_apiserver_outage_a_new_namespace_gets_its_default_service_account_at_once(
+    cluster: LocalCluster, kube_client: client.ApiClient
+) -> None:
+    # The harness's restart returns only once the controllers act again. Without that wait, the next test's
+    # namespace waited on the controller-manager's relist backoff (up to a minute) and timed out in CI.
+    cluster.stop_apiserver()
+    time.sleep(35.0)
+    cluster.start_apiserver()
+    core = client.CoreV1Api(kube_client)
+    name = f"after-outage-{int(time.time())}"
+    core.create_namespace(body={"metadata": {"name": name}})
+    try:
+        wait_until(lambda: core.read_namespaced_service_account("default", name) is not None,
+                   description=f"the default ServiceAccount in {name}", timeout_seconds=10)
+    finally:
+        core.delete_namespace(name=name)

@@ -285,6 +285,40 @@ class LocalCluster:
         self.processes[index] = apiserver  # stopped in the same order as before
         self._write_state()
         self._wait_for_apiserver(apiserver)
+        self.wait_for_controllers()
+
+    def wait_for_controllers(self, *, timeout_seconds: float = 150.0) -> float:
+        """Wait until kube-controller-manager acts on new objects again; return how long that took.
+
+        After an outage its informers retry their lists with client-go's backoff (up to 30 s, jittered up
+        to twice that), so for a minute after the apiserver is ready a new namespace may get no default
+        ServiceAccount and a new ReplicaSet no pods. A probe namespace shows when it has caught up.
+        """
+        from kubernetes import client, config
+
+        started = time.monotonic()
+        api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        core = client.CoreV1Api(api_client)
+        probe = f"tritonops-controllers-probe-{os.getpid()}-{int(started)}"
+        try:
+            core.create_namespace(body={"metadata": {"name": probe}})  # type: ignore[arg-type]
+
+            def default_account_made() -> bool:
+                return core.read_namespaced_service_account("default", probe) is not None
+
+            wait_until(
+                default_account_made,
+                description=f"kube-controller-manager to make the default ServiceAccount in {probe}",
+                timeout_seconds=timeout_seconds,
+                interval_seconds=0.5,
+                watched=self.processes,
+            )
+            core.delete_namespace(name=probe)
+        finally:
+            api_client.close()
+        waited = time.monotonic() - started
+        self.progress(f"kube-controller-manager caught up {waited:.1f} s after the apiserver was ready")
+        return waited
 
     def _start_controllers(self, binaries: Mapping[str, pathlib.Path]) -> None:
         assert self.pki is not None
