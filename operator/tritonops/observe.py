@@ -74,7 +74,7 @@ def _storage_status(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _storage_failure(body: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The model-storage init container could not copy the model: its own message names the repository."""
+    """The model-storage init container could not read the model: its own message names the repository."""
     container = _storage_status(body)
     if container is None:
         return None

@@ -256,7 +256,7 @@ def _history(status: Mapping[str, Any]) -> Table | None:
     if not entries:
         return None
     table = Table(title="History", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
-    # The digest column only where the content was recorded (object-store repositories).
+    # The digest column only where the content was recorded (once a model-storage container finished).
     digests = any(_mapping(entry).get("digest") for entry in entries)
     for column in ("Hash", "Version", "Outcome", "At", "Reason", *(("Digest",) if digests else ())):
         table.add_column(column)

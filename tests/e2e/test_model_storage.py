@@ -34,9 +34,8 @@ ROLLOUT = {"steps": [50], "stepSeconds": 8, "progressDeadlineSeconds": 120,
 
 @pytest.fixture(scope="module")
 def storage_image(cluster: LocalCluster) -> str:
-    """The operator's image, which the model-storage init container runs, on every real node."""
+    """The operator's image, which the model-storage init container runs (the cluster loads it on every real node)."""
     archive = images.image_archives(names=("operator",))["operator"]
-    cluster.load_image(archive.archive)
     assert archive.reference == constants.DEFAULT_STORAGE_IMAGE, "the operator's default --storage-image must be the image built here"
     return archive.reference
 
@@ -165,3 +164,42 @@ def test_wrong_credentials_are_model_storage_unreadable_naming_the_repository_an
     assert "ModelStorageUnreadable" in event_reasons_once(kube_client, namespace, NAME, "ModelStorageUnreadable")
     everything = json.dumps(status) + json.dumps([e.message for e in client.CoreV1Api(kube_client).list_namespaced_event(namespace).items])
     assert wrong not in everything and s3.secret_key not in everything
+
+
+def test_a_volume_repository_is_hashed_in_place_and_a_change_under_the_same_version_is_reported(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, storage_image: str, operator: OperatorProcess,
+) -> None:
+    write_model(model_repository, name=NAME, version=1)
+    create(kube_client, namespace, model_deployment(
+        NAME, replicas=1, model={"repository": f"file://{model_repository}", "version": "1"},
+        server={**real_node_server_spec(), "startupTimeoutSeconds": 90}, rollout=ROLLOUT,
+    ))
+    stable = wait_phase(kube_client, namespace, NAME, "Ready", timeout=180)["status"]["stableRevision"]["hash"]
+    wait_until(lambda: any(e["revision"] == stable for e in read(kube_client, namespace, NAME)["status"].get("servedDigests") or []),
+               description="the digest of the hashed volume recorded", timeout_seconds=90)
+    (first,) = read(kube_client, namespace, NAME)["status"]["servedDigests"]
+    assert first["version"] == "1" and first["digest"].startswith("sha256:")
+    _assert_serves_only([pod for pod in _pods(kube_client, namespace, stable) if _ready(pod)], "1")
+
+    # Version 1's files change on the volume with no spec change; the next pod that starts reads other bytes.
+    (model_repository / NAME / "1" / "notes.txt").write_text("replaced by hand\n")
+    for pod in _pods(kube_client, namespace, stable):
+        client.CoreV1Api(kube_client).delete_namespaced_pod(pod.metadata.name, namespace)
+    wait_until(lambda: any(e.get("changedTo") for e in read(kube_client, namespace, NAME)["status"].get("servedDigests") or []),
+               description="the changed content reported", timeout_seconds=180)
+    status = read(kube_client, namespace, NAME)["status"]
+    (entry,) = status["servedDigests"]
+    assert entry["digest"] == first["digest"] != entry["changedTo"]
+    storage = next(c for c in status["conditions"] if c["type"] == "ModelStorage")
+    assert storage["status"] == "False" and storage["reason"] == "ModelContentChanged", storage
+    assert "ModelContentChanged" in event_reasons_once(kube_client, namespace, NAME, "ModelContentChanged")
+
+    # A canary of a version the volume does not hold fails in its model-storage container, before Triton
+    # starts (the kubelet would have made an empty directory for the missing subPath), and is rolled back.
+    patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+    wait_until(lambda: read(kube_client, namespace, NAME).get("status", {}).get("phase") == "RolledBack",
+               description="the canary of a missing version rolled back", timeout_seconds=240)
+    status = read(kube_client, namespace, NAME)["status"]
+    assert status["failedRevision"]["version"] == "2" and status["failedRevision"]["reason"] == "ModelLoadFailed", status["failedRevision"]
+    assert "version directory doubler/2/ not found or empty" in json.dumps(status), status
+    assert status["stableRevision"]["hash"] == stable

@@ -56,26 +56,30 @@ def _restricted_security_context() -> dict[str, Any]:
     }
 
 
-def _storage_container(resource: ModelDeployment, *, storage_image: str) -> dict[str, Any]:
-    """The init container that copies config.pbtxt and the version directory into the pod's repository."""
-    model = resource.spec.model
-    scheme = model.repository.split("://", 1)[0]
-    container: dict[str, Any] = {
+def _storage_container(*, storage_image: str, module: str, args: list[str], mounts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    return {
         "name": constants.STORAGE_CONTAINER_NAME,
         "image": storage_image,
-        "command": ["python", "-m", "tritonops.storage.fetch"],
-        "args": [
-            f"--repository={model.repository}",
-            f"--model={resource.model_name}",
-            f"--version={model.version}",
-            f"--destination={MODEL_ROOT}",
-        ],
-        "volumeMounts": [{"name": MODEL_REPOSITORY_VOLUME, "mountPath": MODEL_ROOT}],
+        "command": ["python", "-m", module],
+        "args": args,
+        "volumeMounts": [dict(mount) for mount in mounts],
         # The digest on success, the reason on failure: what the operator reads from the pod's status.
         "terminationMessagePolicy": "File",
         "resources": thaw(STORAGE_RESOURCES),
         "securityContext": _restricted_security_context(),
     }
+
+
+def _copy_container(resource: ModelDeployment, *, storage_image: str) -> dict[str, Any]:
+    """The init container that copies config.pbtxt and the version directory into the pod's repository."""
+    model = resource.spec.model
+    scheme = model.repository.split("://", 1)[0]
+    container = _storage_container(
+        storage_image=storage_image,
+        module="tritonops.storage.fetch",
+        args=[f"--repository={model.repository}", f"--model={resource.model_name}", f"--version={model.version}", f"--destination={MODEL_ROOT}"],
+        mounts=[{"name": MODEL_REPOSITORY_VOLUME, "mountPath": MODEL_ROOT}],
+    )
     secret = model.credentials_secret_name
     if secret:
         # By reference: the values never pass through the operator, and only this container sees them.
@@ -91,7 +95,9 @@ def model_storage(resource: ModelDeployment, *, storage_image: str = constants.D
 
     Volume-backed repositories mount just those two paths read-only. Object stores are copied by the
     model-storage init container into an emptyDir, so Triton never sees another version whatever the
-    bucket holds, and the store's credentials stay in that container.
+    bucket holds, and the store's credentials stay in that container. For volumes the same container
+    hashes the two mounted paths in place (a copy of a large model on a local volume would only cost
+    time and disk), so every store reports the digest of what it serves.
     """
     model = resource.spec.model
     repository = model.repository
@@ -102,7 +108,7 @@ def model_storage(resource: ModelDeployment, *, storage_image: str = constants.D
             repository_argument=MODEL_ROOT,
             volumes=[{"name": MODEL_REPOSITORY_VOLUME, "emptyDir": {}}],
             mounts=[{"name": MODEL_REPOSITORY_VOLUME, "mountPath": MODEL_ROOT, "readOnly": True}],
-            init_containers=[_storage_container(resource, storage_image=storage_image)],
+            init_containers=[_copy_container(resource, storage_image=storage_image)],
         )
     if repository.startswith("pvc://"):
         claim, _, path = repository[len("pvc://"):].partition("/")
@@ -126,7 +132,13 @@ def model_storage(resource: ModelDeployment, *, storage_image: str = constants.D
             "readOnly": True,
         },
     ]
-    return ModelStorage(repository_argument=MODEL_ROOT, volumes=[volume], mounts=mounts)
+    verify = _storage_container(
+        storage_image=storage_image,
+        module="tritonops.storage.verify",
+        args=[f"--repository={repository}", f"--version={version}", f"--model-directory={MODEL_ROOT}/{name}"],
+        mounts=mounts,
+    )
+    return ModelStorage(repository_argument=MODEL_ROOT, volumes=[volume], mounts=mounts, init_containers=[verify])
 
 
 def triton_arguments(resource: ModelDeployment, storage: ModelStorage) -> list[str]:

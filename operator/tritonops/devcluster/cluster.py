@@ -143,9 +143,8 @@ class LocalCluster:
         from kubernetes import client, config
 
         assert self.pki is not None
-        # The operator's own image is loaded by the tests that install it (load_image): its archive is
-        # rebuilt with every change to the source, and no other test needs it.
-        archives = images.image_archives(names=("pause", "triton"))
+        # The operator's own image too: every Triton pod's model-storage init container runs it.
+        archives = images.image_archives(names=("pause", "triton", "operator"))
         api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
         try:
             setup = real_nodes.NodeSetup(

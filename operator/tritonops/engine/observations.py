@@ -44,7 +44,7 @@ class PodFailure:
 
 @dataclasses.dataclass(frozen=True)
 class ServedContent:
-    """The content digest one pod's model-storage container copied (object stores only)."""
+    """The content digest one pod's model-storage container copied or hashed in place."""
 
     pod: str
     revision: str

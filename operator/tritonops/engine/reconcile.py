@@ -123,9 +123,7 @@ def _model_storage(
     resource: ModelDeployment, observations: Observations, *, outcome: rollout.Outcome, conditions_now: list[dict[str, Any]],
     now: datetime.datetime, events: list[Event],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ModelStorage condition and servedDigests, for object-store repositories (volumes are mounted, not copied)."""
-    if not resource.spec.model.repository.startswith(("s3://", "gs://", "as://")):
-        return [condition for condition in conditions_now if condition.get("type") != "ModelStorage"], []
+    """The ModelStorage condition and servedDigests: what each live revision's model-storage containers saw."""
     live = {outcome.stable.hash: outcome.stable.version, resource.revision.hash: resource.revision.version}
     if outcome.canary is not None:
         live[outcome.canary.hash] = outcome.canary.version
@@ -142,7 +140,7 @@ def _model_storage(
     else:
         mine = next((entry for entry in state.entries if entry["revision"] == resource.revision.hash), None)
         fields = {"status": True, "reason": "ContentRecorded", "message": f"revision {mine['revision']} serves version {mine['version']} of {repository} as {mine['digest']}"} if mine else {
-            "status": True, "reason": "Copying", "message": f"the model-storage containers copy version {resource.revision.version} from {repository}"}
+            "status": True, "reason": "Reading", "message": f"the model-storage containers read version {resource.revision.version} from {repository}"}
     fields["message"] = redact(str(fields["message"]))
     updated = conditions.set_condition(conditions_now, type="ModelStorage", generation=resource.generation, now=now, **fields)  # type: ignore[arg-type]
     return updated, state.entries

@@ -1,9 +1,9 @@
 """What each live revision serves, by content digest, and whether that content changed under the same
 version number. Pure.
 
-The model-storage container of every pod writes the digest of what it copied. The first digest seen for
-a revision is its record; a pod that later copies other content for the same revision (files replaced in
-the bucket under the same version directory) is reported, never silently served.
+The model-storage container of every pod writes the digest of what it copied or hashed. The first digest seen for
+a revision is its record; a pod that later reads other content for the same revision (files replaced in the
+bucket or volume under the same version directory) is reported, never silently served.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def track(
             entry["changedTo"] = content.digest
             events.append(Event(
                 "Warning", "ModelContentChanged",
-                f"revision {content.revision}: pod {content.pod} copied version {entry['version']} with content {content.digest}, "
+                f"revision {content.revision}: pod {content.pod} read version {entry['version']} with content {content.digest}, "
                 f"but the revision first served {entry['digest']}: the files of version {entry['version']} changed in the repository",
             ))
     changed = [

@@ -8,52 +8,18 @@ repository and the error, credentials taken out.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
-import json
 import pathlib
 import shutil
 import sys
 from collections.abc import Sequence
 
-from tritonops.redaction import redact
 from tritonops.storage import locations
 from tritonops.storage.errors import StorageError
-from tritonops.storage.s3_client import StoredObject
+from tritonops.storage.served import TERMINATION_LOG, Served, ServedFile, check_config, report, served
 from tritonops.storage.stores import ObjectStore, store_for
 
-TERMINATION_LOG = pathlib.Path("/dev/termination-log")
-# The kubelet keeps at most 4096 bytes of a termination message.
-_MESSAGE_LIMIT = 3500
 
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Fetched:
-    digest: str
-    files: int
-    bytes: int
-
-    def message(self) -> str:
-        return json.dumps({"digest": self.digest, "files": self.files, "bytes": self.bytes}, sort_keys=True)
-
-
-def content_digest(objects: Sequence[tuple[str, StoredObject]]) -> str:
-    """sha256 over the sorted (path in the model directory, ETag, size) of every copied object."""
-    lines = sorted(f"{path}\t{item.etag}\t{item.size}\n" for path, item in objects)
-    return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def _check_config(path: pathlib.Path, *, repository: str) -> None:
-    from tritonops.packaging import config
-    from tritonops.packaging.errors import PackagingError
-
-    try:
-        config.parse(path.read_text())
-    except (PackagingError, UnicodeDecodeError) as error:
-        raise StorageError(f"{repository}: {error}") from None
-
-
-def fetch_model(*, store: ObjectStore, repository: str, model: str, version: str, destination: pathlib.Path) -> Fetched:
+def fetch_model(*, store: ObjectStore, repository: str, model: str, version: str, destination: pathlib.Path) -> Served:
     """Copy `<model>/config.pbtxt` and `<model>/<version>/` (nothing else) below `destination`."""
     location = locations.parse(repository)
     model_prefix = location.key(model)
@@ -70,7 +36,6 @@ def fetch_model(*, store: ObjectStore, repository: str, model: str, version: str
         raise StorageError(f"{repository}: version directory {model}/{version}/ not found or empty")
     target = destination / model
     wanted = [(item.key[len(model_prefix) + 1:], item) for item in [*config_objects, *version_objects]]
-    total = 0
     for relative, item in wanted:
         path = target / relative
         if ".." in pathlib.PurePosixPath(relative).parts:
@@ -82,16 +47,8 @@ def fetch_model(*, store: ObjectStore, repository: str, model: str, version: str
             raise StorageError(f"{repository}: reading {item.key} failed: {error}") from None
         if written != item.size:
             raise StorageError(f"{repository}: {item.key} changed while it was copied ({written} bytes read, {item.size} listed)")
-        total += written
-    _check_config(target / "config.pbtxt", repository=repository)
-    return Fetched(digest=content_digest(wanted), files=len(wanted), bytes=total)
-
-
-def _write_termination(path: pathlib.Path, text: str) -> None:
-    try:
-        path.write_text(text[:_MESSAGE_LIMIT])
-    except OSError:
-        pass  # outside a container there is no termination log; stderr still says it
+    check_config(target / "config.pbtxt", repository=repository)
+    return served([ServedFile(path=relative, checksum=item.etag, size=item.size) for relative, item in wanted])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,21 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     target = arguments.destination / arguments.model
     # A restarted init container starts from an empty model directory, never from a half copy.
     shutil.rmtree(target, ignore_errors=True)
-    try:
-        location = locations.parse(arguments.repository)
-        fetched = fetch_model(
-            store=store_for(location), repository=arguments.repository, model=arguments.model, version=arguments.version,
-            destination=arguments.destination,
+
+    def copy() -> Served:
+        return fetch_model(
+            store=store_for(locations.parse(arguments.repository)), repository=arguments.repository, model=arguments.model,
+            version=arguments.version, destination=arguments.destination,
         )
-    except StorageError as error:
-        message = redact(f"model storage unreadable: {error}")
-        print(message, file=sys.stderr)
-        _write_termination(arguments.termination_log, message)
+
+    code = report(copy, termination_log=arguments.termination_log)
+    if code != 0:
         shutil.rmtree(target, ignore_errors=True)
-        return 1
-    print(fetched.message())
-    _write_termination(arguments.termination_log, fetched.message())
-    return 0
+    return code
 
 
 if __name__ == "__main__":

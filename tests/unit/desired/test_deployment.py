@@ -156,8 +156,20 @@ def test_an_object_store_is_copied_by_the_storage_init_container_into_an_empty_d
     assert "--model-repository=/models" in triton["args"]
 
 
-def test_volume_repositories_have_no_init_container() -> None:
-    assert "initContainers" not in _deployment({"model": {"repository": "file:///srv/models"}})["spec"]["template"]["spec"]
+@pytest.mark.parametrize("repository", ["pvc://models/team", "file:///srv/models"])
+def test_a_volume_repository_is_hashed_in_place_by_the_storage_init_container(repository: str) -> None:
+    deployment = build_deployment(model_deployment({"model": {"repository": repository, "version": "3"}}), model_deployment().revision,
+                                  replicas=1, storage_image="example/tritonops:1")
+    pod = deployment["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["name"] == "model-storage" and init["image"] == "example/tritonops:1"
+    assert init["command"] == ["python", "-m", "tritonops.storage.verify"]
+    assert init["args"] == [f"--repository={repository}", "--version=3", "--model-directory=/models/resnet"]
+    assert init["terminationMessagePolicy"] == "File" and "env" not in init
+    triton = pod["containers"][0]
+    # The same read-only subPath mounts as Triton's: what is hashed is exactly what Triton reads.
+    assert init["volumeMounts"] == [mount for mount in triton["volumeMounts"] if mount["name"] == "model-repository"]
+    assert len(init["volumeMounts"]) == 2 and all(mount["readOnly"] for mount in init["volumeMounts"])
 
 
 def test_credentials_reach_only_the_storage_container_by_secret_key_reference() -> None:
