@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--storage-image", default=os.environ.get("TRITONOPS_STORAGE_IMAGE") or constants.DEFAULT_STORAGE_IMAGE, metavar="IMAGE",
-        help="image of the model-storage init container that copies s3/gs/as models (env TRITONOPS_STORAGE_IMAGE; default %(default)s)",
+        help="image of the model-storage init container that copies s3/gs/as models and hashes pvc/file ones (env TRITONOPS_STORAGE_IMAGE; default %(default)s)",
     )
     run.add_argument(
         "--leader-election-retry-seconds", type=float, default=constants.LEADER_RETRY_SECONDS, metavar="SECONDS",
