@@ -243,8 +243,8 @@ def held_after_rollback(resource: ModelDeployment, observations: Observations, *
     """The spec still asks for a revision that was rolled back: keep serving stable, say why."""
     spec = resource.spec
     failed = resource.status.get("failedRevision") or {}
-    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable,
-                                                served=failed.get("reason") != GOLDEN_GATE_FAILED)
+    served = failed.get("tookTraffic") is not False
+    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable, served=served)
     message = (
         f"{_describe(desired)} was rolled back ({failed.get('reason', 'unknown')}): {failed.get('message', '')}; "
         f"{_describe(stable)} serves {'all' if canary is None else f'{100 - weight}% of the'} traffic{remaining}. "
@@ -256,6 +256,8 @@ def held_after_rollback(resource: ModelDeployment, observations: Observations, *
     return Outcome(
         phase="RolledBack", reason=str(failed.get("reason", "RolledBack")), message=message, stable=stable, pods=pods,
         canary=canary, route_weight=weight, effective_weight=weight, rollout_status=status,
+        # Its pods may take a while to go: the Service keeps selecting the stable's pods only until then.
+        canary_serves=served,
     )
 
 
@@ -266,17 +268,22 @@ def _rollback(
     spec = resource.spec
     at = conditions.timestamp(now)
     failed: dict[str, Any] = {**desired.as_status(), "reason": reason, "message": message, "at": at}
+    served = not state.gated(spec)
+    if not served:
+        # Rolled back at the golden gate: no user request ever reached it, and none will while its pods go.
+        failed["tookTraffic"] = False
     if state.last_analysis:
         failed["measurements"] = list(state.last_analysis.get("measurements") or [])
     status: dict[str, Any] = {"failedRevision": failed}
     if state.last_analysis:
         status["lastAnalysis"] = dict(state.last_analysis)
-    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable, served=not state.gated(spec))
+    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable, served=served)
     events.append(Event("Warning", "RolledBack", f"{_describe(desired)} rolled back to {_describe(stable)}: {reason}: {message}"))
     return Outcome(
         phase="RolledBack", reason=reason, message=f"{_describe(desired)} rolled back: {message}{remaining}", stable=stable,
         pods=pods, canary=canary, route_weight=weight, effective_weight=weight, rollout_status=status, events=events,
         history=[_history_entry(desired, outcome="RolledBack", at=at, reason=f"{reason}: {message}")], rollback_reason=reason,
+        canary_serves=served,
     )
 
 

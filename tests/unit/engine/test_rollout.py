@@ -675,9 +675,12 @@ def test_failing_the_gate_rolls_back_at_once_and_the_canary_never_serves() -> No
     assert result.status["failedRevision"]["measurements"][0]["value"] == 0.5
     assert result.status["canaryWeight"] == 0 and deployment_replicas(result) == {}
     assert ChildReference("apps/v1", "Deployment", f"resnet-{NEW.hash}") in result.delete
+    # Its pods take a while to go: the Service keeps selecting the stable's pods only meanwhile.
+    assert result.status["failedRevision"]["tookTraffic"] is False and service_selector(result)[constants.LABEL_REVISION] == OLD.hash
     # Even with the stable short of Ready pods, the canary is not kept to hold the floor.
     held = run(dict(result.status), 3, spec_body=body, canary=1, stable=4, stable_ready=2)
     assert held.status["phase"] == "RolledBack" and held.status["canaryWeight"] == 0 and deployment_replicas(held) == {}
+    assert service_selector(held)[constants.LABEL_REVISION] == OLD.hash
 
 
 def test_an_inconclusive_gate_keeps_the_canary_out_and_counts() -> None:
@@ -694,6 +697,24 @@ def test_a_swap_behind_the_gate_gives_back_only_max_unavailable() -> None:
     # 3 stable pods serve (replicas 4 - maxUnavailable 1); the Ready canary pod counts for none of them.
     assert result.status["canaryWeight"] == 0 and all(action.replicas >= 3 for action in result.scale)
     assert deployment_replicas(result).get(f"resnet-{OLD.hash}", 3) >= 3
+
+
+def test_a_canary_that_crashes_behind_the_gate_never_serves_either() -> None:
+    body = gated_spec()
+    failure = PodFailure(name=f"resnet-{NEW.hash}-x", revision=NEW.hash, reason="CanaryCrashed", message="exit 137")
+    result = run(gate_ready(body), 2, spec_body=body, canary=1, stable=4, stable_ready=2, pod_failures=[failure])
+    assert result.status["failedRevision"]["reason"] == "CanaryCrashed" and result.status["failedRevision"]["tookTraffic"] is False
+    assert deployment_replicas(result) == {} and service_selector(result)[constants.LABEL_REVISION] == OLD.hash
+
+
+def test_a_rollback_after_the_gate_passed_is_as_before() -> None:
+    body = gated_spec()
+    passed = run(gate_ready(body), 2, spec_body=body, canary=1, stable=4, analysis=GOLDEN_PASSED)
+    result = run(dict(passed.status), 5, spec_body=body, canary=1, stable=3, analysis=GOLDEN_FAILED)
+    assert result.status["phase"] == "Canary" and result.status["failedAnalyses"] == 1  # counts toward failureLimit 2
+    rolled = run(dict(result.status), 16, spec_body=body, canary=1, stable=3, analysis=GOLDEN_FAILED)
+    assert rolled.status["failedRevision"]["reason"] == "AnalysisFailed" and "tookTraffic" not in rolled.status["failedRevision"]
+    assert constants.LABEL_REVISION not in service_selector(rolled)
 
 
 def test_without_golden_there_is_no_gate() -> None:
