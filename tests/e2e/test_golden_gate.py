@@ -87,4 +87,5 @@ def test_a_version_within_tolerance_passes_the_gate_and_is_promoted(
     assert measured and measured[0]["passed"] is True and 0 < measured[0]["value"] < 0.05, status["lastAnalysis"]
     reasons = event_reasons_once(kube_client, namespace, NAME, "Promoted")
     assert "GoldenGatePassed" in reasons and "RolledBack" not in reasons
-    assert load.snapshot()[status["stableRevision"]["hash"]].success > 0
+    # It took traffic once through the gate (the load counts its answers as failures: they are not exactly 2 x INPUT).
+    assert load.snapshot()[status["stableRevision"]["hash"]].total > 0
