@@ -10,6 +10,7 @@ ConfigMap before the canary takes any traffic, while load goes through the Servi
 from __future__ import annotations
 
 import pathlib
+import time
 
 import pytest
 from kubernetes import client
@@ -53,8 +54,11 @@ def test_a_version_that_answers_wrongly_is_rolled_back_before_it_takes_traffic(
     old = deploy(kube_client, namespace, model_repository, rollout={"analysis": {**ANALYSIS, "golden": GOLDEN}})
     rollbacks = operator.metric("tritonops_rollbacks_total", reason="GoldenGateFailed")
     with LoadGenerator(kube_client, namespace, NAME, rate=40, max_seconds=240, service=NAME) as load:
+        started = time.monotonic()
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         final = wait_settled(kube_client, namespace)
+    # A figure for the report (run with -s), not an assertion.
+    print(f"\n{fault}: spec change to RolledBack in {time.monotonic() - started:.1f} s")
     status = final["status"]
     assert status["phase"] == "RolledBack", status.get("message")
     failed = status["failedRevision"]
