@@ -182,13 +182,3 @@ def combine(metrics: Verdict, golden: Verdict) -> Verdict:
         return Verdict("Inconclusive", checks, "; ".join(unsure), metrics.requests, readings)
     return Verdict("Passed", checks, "every check passed", metrics.requests, readings)
 
-
-def worst_differences(measurements: Sequence[Mapping[str, object]]) -> list[tuple[str, str, object, object, str]]:
-    """(output, revision, value, passed, message) of every golden:<output> measurement in a status record, for display."""
-    rows = []
-    for measurement in measurements:
-        check = str(measurement.get("check", ""))
-        if check.startswith("golden:"):
-            rows.append((check.removeprefix("golden:"), str(measurement.get("revision", "")), measurement.get("value"),
-                         measurement.get("passed"), str(measurement.get("message") or "")))
-    return rows

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tritonops.engine.analysis import Check, Verdict
-from tritonops.engine.golden_gate import CaseResult, PodProbe, RevisionProbe, combine, judge_golden, worst_differences
+from tritonops.engine.golden_gate import CaseResult, PodProbe, RevisionProbe, combine, judge_golden
 from tritonops.golden.compare import Comparison
 from tritonops.spec import GoldenSpec, OutputToleranceSpec
 
@@ -128,8 +128,3 @@ def test_combine(metrics: Verdict, golden: Verdict, result: str) -> None:
     assert combined.requests == metrics.requests
     assert combined.failed_checks == sum(1 for c in combined.checks if c.passed is False)
 
-
-def test_worst_differences_reads_the_golden_measurements_of_a_status_record() -> None:
-    measurements = [{"check": "successRate", "revision": "canary", "value": 1.0}, {"check": "golden:y", "revision": "canary", "value": 0.5,
-                    "passed": False, "message": "pod p case c: 1 of 2"}, {"check": "golden:y", "revision": "stable", "value": 0.0}]
-    assert worst_differences(measurements) == [("y", "canary", 0.5, False, "pod p case c: 1 of 2"), ("y", "stable", 0.0, None, "")]
