@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from tritonops.desired.revision import Revision
-from tritonops.engine.analysis import Verdict, judge
+from tritonops.engine.analysis import Check, Verdict, judge
+from tritonops.engine.golden_gate import RevisionProbe, combine, judge_golden
+from tritonops.golden import probe
+from tritonops.golden.golden_set import GoldenSet
 from tritonops.providers import Provider, RevisionTarget
 from tritonops.providers.bounded_http import Deadline
 from tritonops.providers.prometheus import PrometheusProvider, Query, http_query
@@ -53,8 +56,13 @@ class Analyzer:
         prometheus_query: QueryFactory = http_query,
         scrape_deadline_seconds: float = SCRAPE_DEADLINE_SECONDS,
         analysis_deadline_seconds: float = ANALYSIS_DEADLINE_SECONDS,
+        golden_client: probe.ClientFactory = probe.http_client,
+        golden_deadline_seconds: float = probe.PROBE_DEADLINE_SECONDS,
     ) -> None:
-        self.triton = TritonProvider(fetch=fetch, allowed=address_filter(scrape_networks), scrape_deadline_seconds=scrape_deadline_seconds)
+        self.allowed = address_filter(scrape_networks)
+        self.triton = TritonProvider(fetch=fetch, allowed=self.allowed, scrape_deadline_seconds=scrape_deadline_seconds)
+        self.golden_client = golden_client
+        self.golden_deadline_seconds = golden_deadline_seconds
         self.prometheus_query = prometheus_query
         self.analysis_deadline_seconds = analysis_deadline_seconds
 
@@ -64,11 +72,51 @@ class Analyzer:
             return PrometheusProvider(self.prometheus_query(analysis.prometheus_url or "", deadline=deadline))
         return self.triton.within(deadline)
 
+    def golden(
+        self, resource: ModelDeployment, *, golden_set: GoldenSet | str, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]
+    ) -> Verdict:
+        """The golden checks: the golden set sent to the canary's Ready pods, then to the stable's as the
+        baseline, within one deadline. `golden_set` is the set, or why it could not be read."""
+        golden = resource.spec.rollout.analysis.golden
+        assert golden is not None
+        if isinstance(golden_set, str):
+            return Verdict("Inconclusive", (Check("golden", "canary", None, "every golden case answered", None, golden_set),),
+                           f"golden set unreadable: {golden_set}")
+        deadline = Deadline.after(self.golden_deadline_seconds)
+        ready = [pod for pod in pods if pod.get("ready") and pod.get("ip")]
+
+        def probed(revision: Revision) -> RevisionProbe:
+            addresses = {str(pod["name"]): str(pod["ip"]) for pod in ready if pod.get("revision") == revision.hash}
+            return probe.probe_revision(golden_set=golden_set, golden=golden, model=resource.model_name, version=revision.version,
+                                        pods=addresses, deadline=deadline, allowed=self.allowed, client_factory=self.golden_client)
+
+        outputs = sorted({name for case in golden_set.cases for name in case.outputs})
+        try:
+            canary_probe = probed(canary)
+            stable_probe = probed(stable)
+        except Exception as error:  # noqa: BLE001
+            # A bug here must not abort the reconcile (and with it the rollback of a crashing canary).
+            logger.exception("golden probe of %s/%s failed", resource.namespace, resource.name)
+            return Verdict("Inconclusive", (), f"the golden probe failed: {type(error).__name__}: {error}")
+        return judge_golden(golden=golden, outputs=outputs, canary=canary_probe, stable=stable_probe)
+
     def analyse(
-        self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]
+        self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]],
+        golden_set: GoldenSet | str | None = None,
     ) -> Verdict | None:
         """Judge the window ending now; None when the provider only took its first sample. It is over
-        within the analysis deadline: whatever did not answer by then leaves the window inconclusive."""
+        within the analysis deadline: whatever did not answer by then leaves the window inconclusive.
+        With spec.rollout.analysis.golden, the golden checks join the window's (`golden_set`: the set, or
+        why it could not be read)."""
+        listed = list(pods)
+        verdict = self._metrics(resource, stable=stable, canary=canary, pods=listed)
+        if verdict is None or resource.spec.rollout.analysis.golden is None or golden_set is None:
+            return verdict
+        return combine(verdict, self.golden(resource, golden_set=golden_set, stable=stable, canary=canary, pods=listed))
+
+    def _metrics(
+        self, resource: ModelDeployment, *, stable: Revision, canary: Revision, pods: Iterable[Mapping[str, Any]]
+    ) -> Verdict | None:
         analysis = resource.spec.rollout.analysis
         window_seconds = analysis.interval_seconds
         provider = self._provider(analysis, deadline=Deadline.after(self.analysis_deadline_seconds))

@@ -28,6 +28,8 @@ from tritonops.engine.actions import Event, Plan
 from tritonops.engine.analysis import Verdict
 from tritonops.engine.observations import Observations
 from tritonops.errors import ChildRefusedError, InvalidSpecError, child_write_error, describe, namespace_terminating
+from tritonops.golden.golden_set import GoldenSet, GoldenSetError
+from tritonops.golden.golden_set import parse as parse_golden_set
 from tritonops.kube import KubernetesWriter, manifest_hash
 from tritonops.resource import ModelDeployment
 
@@ -331,14 +333,46 @@ class Controller:
         stable_status, canary_status = resource.status.get("stableRevision"), resource.status.get("canaryRevision")
         if stable_status and canary_status and canary_status.get("hash") == desired.hash and resource.status.get("phase") == "Canary":
             stable = Revision.from_status(stable_status)
-            if rollout.analysis_due(resource, observations, now=now):
-                verdict = self.analyzer.analyse(resource, stable=stable, canary=desired, pods=pods)
+            if rollout.golden_gate_due(resource, observations, now=now):
+                # Before any traffic: only the golden checks (there are no requests to measure yet).
+                gate = self.analyzer.golden(resource, golden_set=self._golden_set(resource, now=now), stable=stable, canary=desired, pods=pods)
+                self._record_analysis(resource, gate)
+                observations = dataclasses.replace(observations, analysis=gate)
+            elif rollout.analysis_due(resource, observations, now=now):
+                golden_set = self._golden_set(resource, now=now) if resource.spec.rollout.analysis.golden is not None else None
+                verdict = self.analyzer.analyse(resource, stable=stable, canary=desired, pods=pods, golden_set=golden_set)
                 if verdict is not None:
                     self._record_analysis(resource, verdict)
                     observations = dataclasses.replace(observations, analysis=verdict)
             elif (observed := observations.deployments.get(desired.hash)) is not None and observed.ready():
                 self.analyzer.prime(resource, stable=stable, canary=desired, pods=pods)
         return observations
+
+    def _golden_set(self, resource: ModelDeployment, *, now: datetime.datetime) -> GoldenSet | str:
+        """The golden set of spec.rollout.analysis.golden, read from its ConfigMap now (an edit applies at the
+        next interval), or why it cannot be: a Warning event names the ConfigMap, and the analysis is inconclusive."""
+        golden = resource.spec.rollout.analysis.golden
+        assert golden is not None
+        where = f"ConfigMap {resource.namespace}/{golden.config_map_name}"
+        problem: str
+        try:
+            data = self.writer.read_config_map(namespace=resource.namespace, name=golden.config_map_name)
+        except ApiException as error:
+            problem = f"{where} cannot be read: {error.status} {error.reason}"
+        except HTTPError as error:
+            problem = f"{where} cannot be read: {describe(error)}"
+        else:
+            text = data.get(golden.config_map_key)
+            if text is None:
+                problem = f"{where} has no key {golden.config_map_key!r} (it has: {', '.join(sorted(data)) or 'no keys'})"
+            else:
+                try:
+                    return parse_golden_set(text)
+                except GoldenSetError as error:
+                    problem = f"{where} key {golden.config_map_key!r} is not a golden set: {error}"
+        logger.warning("%s/%s: %s", resource.namespace, resource.name, problem)
+        self.writer.emit_event(resource, Event("Warning", "GoldenSetUnreadable", problem), now=now)
+        return problem
 
     @staticmethod
     def _drifted(

@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 _PLURALS = {
     ("v1", "Service"): "services",
     ("v1", "Event"): "events",
+    ("v1", "ConfigMap"): "configmaps",
     ("apps/v1", "Deployment"): "deployments",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
     ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproutes",
@@ -195,6 +196,11 @@ class KubernetesWriter:
                 return False
             raise
         return any(item.get("name") == plural for item in resources)
+
+    def read_config_map(self, *, namespace: str, name: str) -> dict[str, str]:
+        """A ConfigMap's data (the golden set of spec.rollout.analysis.golden); ApiException if it cannot be read."""
+        found = self._request("GET", object_path(api_version="v1", kind="ConfigMap", namespace=namespace, name=name))
+        return {str(key): str(value) for key, value in (found.get("data") or {}).items()}
 
     def list_all(self, path: str, *, query: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Every item of a list, in pages: one huge response would hold the API server (and this worker's

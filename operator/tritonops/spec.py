@@ -108,6 +108,38 @@ class CustomCheckSpec:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class OutputToleranceSpec:
+    """One spec.rollout.analysis.golden.outputs entry: tolerances for one output; None keeps the gate's."""
+
+    name: str
+    absolute: float | None
+    relative: float | None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GoldenSpec:
+    """spec.rollout.analysis.golden: the golden set's ConfigMap and how its answers are judged."""
+
+    config_map_name: str
+    config_map_key: str
+    absolute: float
+    relative: float
+    outputs: tuple[OutputToleranceSpec, ...]
+    timeout_seconds: float
+    # None: the probes' latency is reported, not judged.
+    max_latency_ms: float | None
+    max_error_rate: float
+
+    def tolerance_of(self, output: str) -> tuple[float, float]:
+        """(atol, rtol) for one output: its override where the spec names it, else the gate's."""
+        for override in self.outputs:
+            if override.name == output:
+                return (self.absolute if override.absolute is None else override.absolute,
+                        self.relative if override.relative is None else override.relative)
+        return self.absolute, self.relative
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AnalysisSpec:
     """spec.rollout.analysis: the checks run against the canary every interval.
 
@@ -128,6 +160,8 @@ class AnalysisSpec:
     # Consecutive inconclusive analyses after which on_inconclusive acts; 0: never.
     inconclusive_limit: int
     on_inconclusive: InconclusiveAction
+    # None: no golden gate.
+    golden: GoldenSpec | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -448,6 +482,10 @@ class _Section:
         value: bool = self._required(key, _BOOLEAN)
         return value
 
+    def number(self, key: str) -> float:
+        value: float = self._required(key, _NUMBER)
+        return value
+
     def optional_number(self, key: str) -> float | None:
         value: float | None = self._optional(key, _NUMBER)
         return value
@@ -540,6 +578,25 @@ def _custom_check(section: _Section) -> CustomCheckSpec:
     )
 
 
+def _golden(section: _Section | None) -> GoldenSpec | None:
+    if section is None:
+        return None
+    reference = section.section("configMapRef")
+    return GoldenSpec(
+        config_map_name=reference.string("name"),
+        config_map_key=reference.string("key"),
+        absolute=section.number("atol"),
+        relative=section.number("rtol"),
+        outputs=tuple(
+            OutputToleranceSpec(name=output.string("name"), absolute=output.optional_number("atol"), relative=output.optional_number("rtol"))
+            for output in section.sections("outputs")
+        ),
+        timeout_seconds=section.number("timeoutSeconds"),
+        max_latency_ms=section.optional_number("maxLatencyMs"),
+        max_error_rate=section.number("maxErrorRate"),
+    )
+
+
 def _analysis(section: _Section) -> AnalysisSpec:
     prometheus = section.optional_section("prometheus")
     return AnalysisSpec(
@@ -555,6 +612,7 @@ def _analysis(section: _Section) -> AnalysisSpec:
         custom=tuple(_custom_check(check) for check in section.sections("custom")),
         inconclusive_limit=section.integer("inconclusiveLimit"),
         on_inconclusive=section.choice("onInconclusive", _INCONCLUSIVE_ACTIONS),
+        golden=_golden(section.optional_section("golden")),
     )
 
 

@@ -136,6 +136,9 @@ def summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "steps": rollout_steps(body),
         "step": step_text(current_step=status.get("currentStep"), steps=rollout_steps(body)) if status.get("canaryRevision") else None,
         "settled": is_settled(body),
+        # The golden gate's worst difference per output, as the table shows it.
+        "golden": golden_rows(_sequence(_mapping(status.get("lastAnalysis")).get("measurements"))
+                              or _sequence(_mapping(status.get("failedRevision")).get("measurements"))),
         "status": dict(status),
     }
 
@@ -235,6 +238,51 @@ def _analysis(status: Mapping[str, Any]) -> RenderableType | None:
     return Group(line, _measurements_table(measurements))
 
 
+def golden_rows(measurements: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per output of the golden gate: the worst difference of each revision, the tolerance, the verdict."""
+    rows: dict[str, dict[str, Any]] = {}
+    for entry in measurements:
+        measurement = _mapping(entry)
+        check = str(measurement.get("check") or "")
+        if not check.startswith("golden:"):
+            continue
+        row = rows.setdefault(check.removeprefix("golden:"), {"canary": None, "stable": None, "threshold": None, "passed": None, "detail": ""})
+        # A difference JSON cannot hold (a missing or misshapen output) has no value, and its message says so.
+        value = measurement.get("value")
+        if value is None and measurement.get("message"):
+            value = "unbounded" if "inf" in str(measurement["message"]) else None
+        revision = str(measurement.get("revision"))
+        if revision == "canary":
+            row.update(canary=value, threshold=measurement.get("threshold"), passed=measurement.get("passed"),
+                       detail=str(measurement.get("message") or ""))
+        elif revision == "stable":
+            row["stable"] = value
+    return [{"output": output, **row} for output, row in rows.items()]
+
+
+def _difference(value: Any) -> str:
+    """A difference in three significant digits: fp16-sized differences (1e-4) must not read as 0."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.3g}"
+    return format_value(value)
+
+
+def _golden(status: Mapping[str, Any]) -> Table | None:
+    """The golden gate's results, from the last analysis (or the failed revision's record): the worst
+    difference per output."""
+    measurements = _sequence(_mapping(status.get("lastAnalysis")).get("measurements")) or _sequence(_mapping(status.get("failedRevision")).get("measurements"))
+    rows = golden_rows(measurements)
+    if not rows:
+        return None
+    table = Table(title="Golden gate (worst |difference| per output)", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("Output", "Canary", "Stable", "Tolerance", "Passed", "Detail"):
+        table.add_column(column, justify="right" if column in ("Canary", "Stable") else "left")
+    for row in rows:
+        table.add_row(_text(row["output"]), Text(_difference(row["canary"])), Text(_difference(row["stable"])), _text(row["threshold"]),
+                      _passed_text(row["passed"]), _text(row["detail"]))
+    return table
+
+
 def _failed_revision(status: Mapping[str, Any]) -> RenderableType | None:
     failed = _mapping(status.get("failedRevision"))
     if not failed:
@@ -300,7 +348,7 @@ def render(body: Mapping[str, Any]) -> RenderableType:
     status = _mapping(body.get("status"))
     title = Text(f"ModelDeployment {metadata.get('namespace') or ABSENT}/{metadata.get('name') or ABSENT}", style="bold underline")
     parts: list[RenderableType] = [title, _overview(body)]
-    for section in (_analysis(status), _failed_revision(status), _history(status), _conditions(status)):
+    for section in (_analysis(status), _golden(status), _failed_revision(status), _history(status), _conditions(status)):
         if section is not None:
             parts.extend([Text(""), section])
     return Group(*parts)

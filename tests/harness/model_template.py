@@ -13,7 +13,9 @@ have been handled, the next request kills the whole tritonserver process (SIGKIL
 parent), the way a server that crashes in the middle of serving looks from outside; and `faults.json`
 may set `allocate_mb`, memory the model writes when it loads (a version too big for its memory limit). Failures raise
 TritonModelException, which Triton counts in nv_inference_request_failure; an error returned inside a
-response would count as a success.
+response would count as a success. The fault files may also set `factor` (OUTPUT is INPUT times it instead of
+2: a wrong answer that is fast and error-free, or one within a tolerance of the right one) and
+`error_responses` (every response carries an error inside it: the client sees an error, Triton a success).
 """
 
 import os
@@ -90,6 +92,8 @@ class TritonPythonModel:
             "failure_rate": float(merged.get("failure_rate") or 0),
             "delay_ms": float(merged.get("delay_ms") or 0),
             "crash_after_requests": None if merged.get("crash_after_requests") is None else int(merged["crash_after_requests"]),
+            "factor": 2.0 if merged.get("factor") is None else float(merged["factor"]),
+            "error_responses": bool(merged.get("error_responses")),
         }
 
     def _current_faults(self):
@@ -114,7 +118,10 @@ class TritonPythonModel:
             # Request i fails when the running count of failures due crosses an integer: exact and even.
             if rate > 0 and math.floor((index + 1) * rate) > math.floor(index * rate):
                 raise pb_utils.TritonModelException(f"injected failure for request {index}")
+            if faults["error_responses"]:
+                responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(f"error response for request {index}")))
+                continue
             values = pb_utils.get_input_tensor_by_name(request, "INPUT").as_numpy()
-            output = pb_utils.Tensor("OUTPUT", (values * 2).astype(np.float32))
+            output = pb_utils.Tensor("OUTPUT", (values * faults["factor"]).astype(np.float32))
             responses.append(pb_utils.InferenceResponse(output_tensors=[output]))
         return responses

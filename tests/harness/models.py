@@ -21,6 +21,11 @@ class Faults:
     crash_after_requests: int | None = None
     # Memory the version writes when it loads, in MiB (read from faults.json at initialize only).
     allocate_mb: int = 0
+    # OUTPUT is INPUT times this (None: 2, the right answer): a wrong but fast and error-free version,
+    # or one within a tolerance of the right answers (fp16 against fp32).
+    factor: float | None = None
+    # Every response carries an error inside it: the client sees an error while Triton counts a success.
+    error_responses: bool = False
 
     def as_json(self) -> dict[str, object]:
         document: dict[str, object] = {"failure_rate": self.failure_rate, "delay_ms": self.delay_ms, "fail_load": self.fail_load}
@@ -28,6 +33,10 @@ class Faults:
             document["crash_after_requests"] = self.crash_after_requests
         if self.allocate_mb:
             document["allocate_mb"] = self.allocate_mb
+        if self.factor is not None:
+            document["factor"] = self.factor
+        if self.error_responses:
+            document["error_responses"] = True
         return document
 
 

@@ -205,6 +205,16 @@ BREAKS: tuple[Break, ...] = tuple([
       )],
     _schema_together("spec.rollout.analysis.custom", (("rollout", "analysis", "provider"), "triton"),
                      (("rollout", "analysis", "custom"), [{"name": "p99", "query": "x", "max": 1}])),
+    *[_schema("spec.rollout.analysis.golden", ("rollout", "analysis", "golden"), golden)[0]
+      for golden in (
+          {}, {"configMapRef": {}}, {"configMapRef": {"name": ""}}, {"configMapRef": {"name": "g"}, "atol": -1e-9},
+          {"configMapRef": {"name": "g"}, "rtol": -1}, {"configMapRef": {"name": "g"}, "atol": "0.1"},
+          {"configMapRef": {"name": "g"}, "timeoutSeconds": 0}, {"configMapRef": {"name": "g"}, "timeoutSeconds": 61},
+          {"configMapRef": {"name": "g"}, "maxErrorRate": 1.5}, {"configMapRef": {"name": "g"}, "maxLatencyMs": -1},
+          {"configMapRef": {"name": "g"}, "outputs": [{"atol": 1}]}, {"configMapRef": {"name": "g"}, "outputs": [{"name": "y", "rtol": -1}]},
+          {"configMapRef": {"name": "g"}, "outputs": [{"name": "y"}, {"name": "y"}]},
+      )],
+    *_schema("spec.rollout.analysis.golden", ("rollout", "analysis", "golden"), *_NOT_OBJECT),
     *_schema("spec.rollout", ("rollout",), *_NOT_OBJECT),
     # spec.traffic
     *_schema("spec.traffic.router", ("traffic", "router"), "istio", "GatewayAPI", *_NOT_STRING),

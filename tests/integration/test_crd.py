@@ -75,6 +75,14 @@ INVALID = [
     ("rollout.analysis", {"provider": "prometheus"}, "spec.rollout.analysis.prometheus"),
     ("rollout.analysis", {"custom": [{"name": "p99", "query": "x", "max": 1}]}, "spec.rollout.analysis.custom"),
     ("rollout.analysis.prometheus", {"url": "prometheus:9090"}, "spec.rollout.analysis.prometheus.url"),
+    ("rollout.analysis.golden", {}, "spec.rollout.analysis.golden.configMapRef"),
+    ("rollout.analysis.golden", {"configMapRef": {"name": "g"}, "atol": -0.1}, "spec.rollout.analysis.golden.atol must be non-negative"),
+    ("rollout.analysis.golden", {"configMapRef": {"name": "g"}, "rtol": -1}, "spec.rollout.analysis.golden.rtol must be non-negative"),
+    ("rollout.analysis.golden", {"configMapRef": {"name": "g"}, "timeoutSeconds": 0}, "spec.rollout.analysis.golden.timeoutSeconds"),
+    ("rollout.analysis.golden", {"configMapRef": {"name": "g"}, "maxErrorRate": 2}, "spec.rollout.analysis.golden.maxErrorRate"),
+    ("rollout.analysis.golden", {"configMapRef": {"name": "g"}, "maxLatencyMs": 0}, "spec.rollout.analysis.golden.maxLatencyMs"),
+    ("rollout.analysis.golden", {"configMapRef": {"name": "g"}, "outputs": [{"name": "y", "atol": -1}]},
+     "spec.rollout.analysis.golden.outputs[].atol must be non-negative"),
     ("traffic", {"router": "gatewayAPI"}, "spec.traffic.gatewayAPI"),
     ("traffic.router", "istio", "spec.traffic.router"),
     ("service.type", "ExternalName", "spec.service.type"),
@@ -169,6 +177,7 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
             custom: [{name: p99, query: "vector(1)", max: 300}]
             inconclusiveLimit: 1
             onInconclusive: Hold
+            golden: {configMapRef: {name: resnet50-golden}, atol: 0.001, outputs: [{name: logits, rtol: 0.01}], maxLatencyMs: 200}
         traffic: {router: gatewayAPI, gatewayAPI: {parentRefs: [{name: inference}], hostnames: [models.example.com]}}
         """
     )
@@ -178,6 +187,10 @@ def test_valid_full_spec_is_accepted(kube_client: client.ApiClient, namespace: s
     # The volume source is kept as written (preserve-unknown-fields), not pruned.
     assert created["spec"]["server"]["volumes"] == [{"name": "python", "persistentVolumeClaim": {"claimName": "python-env", "readOnly": True}}]
     assert (created["spec"]["rollout"]["analysis"]["inconclusiveLimit"], created["spec"]["rollout"]["analysis"]["onInconclusive"]) == (1, "Hold")
+    # The golden gate's defaults fill in what was not written.
+    assert created["spec"]["rollout"]["analysis"]["golden"] == {
+        "configMapRef": {"name": "resnet50-golden", "key": "golden.json"}, "atol": 0.001, "rtol": 0.001, "outputs": [{"name": "logits", "rtol": 0.01}],
+        "timeoutSeconds": 5, "maxLatencyMs": 200, "maxErrorRate": 0}
 
 
 @pytest.mark.usefixtures("crd_installed")
@@ -188,6 +201,10 @@ def test_kubectl_explain_reads_well(cluster: LocalCluster) -> None:
     assert "Canary shifts traffic in steps" in text
     analysis = kubectl(cluster.kubeconfig, "explain", "modeldeployment.spec.rollout.analysis.onInconclusive")
     assert "Rollback to the stable revision" in analysis and "Hold" in analysis
+    golden = kubectl(cluster.kubeconfig, "explain", "modeldeployment.spec.rollout.analysis.golden")
+    for field in ("configMapRef", "atol", "rtol", "outputs", "timeoutSeconds", "maxLatencyMs", "maxErrorRate"):
+        assert field in golden
+    assert "before the canary takes any traffic" in golden
 
 
 @pytest.mark.usefixtures("crd_installed")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy
+
 from tests.harness.specs import model_deployment
 from tritonops.analyzer import Analyzer, address_filter
 from tritonops.desired.revision import Revision
+from tritonops.golden.golden_set import Case, GoldenSet, Tensor
 from tritonops.providers.bounded_http import Deadline
 
 STABLE = Revision(hash="aaaa", version="1", image="i")
@@ -158,3 +163,68 @@ def test_a_provider_bug_is_an_inconclusive_window_not_an_aborted_reconcile() -> 
     resource = model_deployment({"rollout": {"analysis": {"provider": "prometheus", "prometheus": {"url": "http://127.0.0.1:1"}}}})
     verdict = Analyzer(prometheus_query=broken).analyse(resource, stable=STABLE, canary=CANARY, pods=PODS)
     assert verdict is not None and verdict.result == "Inconclusive" and "TypeError" in verdict.reason
+
+
+# -- the golden checks join the window's -------------------------------------------------------------------------
+
+GOLDEN_SET = GoldenSet(model="resnet", version=2, cases=(
+    Case(name="c0", inputs={"x": Tensor("FP32", (1, 2), (1.0, 2.0))}, outputs={"y": Tensor("FP32", (1, 2), (2.0, 4.0))}),))
+
+
+class Answer:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def get_response(self) -> dict[str, Any]:
+        return {"outputs": [{"name": "y", "datatype": "FP32"}]}
+
+    def as_numpy(self, name: str) -> Any:
+        return self.value
+
+
+class Doubler:
+    """A Triton whose canary (127.77.0.2) answers `canary_factor` times its input, the stable twice it."""
+
+    def __init__(self, canary_factor: float) -> None:
+        self.canary_factor = canary_factor
+        self.addresses: list[str] = []
+
+    def __call__(self, address: str, timeout: float) -> Any:
+        self.addresses.append(address)
+        factor = self.canary_factor if address.startswith("127.77.0.2") else 2.0
+
+        class Client:
+            def infer(self, model_name: str, inputs: Any, model_version: str = "") -> Answer:
+                return Answer(numpy.array([[1.0, 2.0]], dtype=numpy.float32) * factor)
+
+            def close(self) -> None:
+                pass
+
+        return Client()
+
+
+def golden_spec() -> dict[str, object]:
+    return {"rollout": {"analysis": {"minRequests": 20, "successRate": {"min": 0.99}, "golden": {"configMapRef": {"name": "g"}}}}}
+
+
+def test_golden_checks_join_the_window_and_fail_it_whatever_the_traffic() -> None:
+    metrics, client = FakeMetrics(), Doubler(canary_factor=2.5)
+    analyzer = Analyzer(scrape_networks=["127.0.0.0/8"], fetch=metrics, golden_client=client)
+    resource = model_deployment(golden_spec())
+    assert analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS, golden_set=GOLDEN_SET) is None
+    # No traffic at all: the metric checks are inconclusive, yet a wrong answer fails the window.
+    verdict = analyzer.analyse(resource, stable=STABLE, canary=CANARY, pods=PODS, golden_set=GOLDEN_SET)
+    assert verdict is not None and verdict.result == "Failed"
+    golden = {(check.check, check.revision): check for check in verdict.checks}
+    assert golden[("golden:y", "canary")].value == 1.0 and golden[("golden:y", "canary")].passed is False
+    assert [(r.check, r.value) for r in verdict.readings if r.check.startswith("golden")] == [("golden:y", 0.0), ("goldenErrorRate", 0.0)]
+    # Only pods inside the allowed networks are probed, on Triton's HTTP port; the canary first.
+    assert client.addresses == ["127.77.0.2:8000", "127.77.0.1:8000"]
+
+
+def test_the_golden_gate_alone_and_an_unreadable_set() -> None:
+    analyzer = Analyzer(scrape_networks=["127.0.0.0/8"], fetch=FakeMetrics(), golden_client=Doubler(canary_factor=2.0))
+    resource = model_deployment(golden_spec())
+    assert analyzer.golden(resource, golden_set=GOLDEN_SET, stable=STABLE, canary=CANARY, pods=PODS).result == "Passed"
+    unreadable = analyzer.golden(resource, golden_set="ConfigMap default/g cannot be read: 404 Not Found", stable=STABLE, canary=CANARY, pods=PODS)
+    assert unreadable.result == "Inconclusive" and "ConfigMap default/g cannot be read" in unreadable.reason

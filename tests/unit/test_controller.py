@@ -545,7 +545,7 @@ class RecordingAnalyzer:
     def __init__(self) -> None:
         self.pods: list[list[str]] = []
 
-    def analyse(self, resource: Any, *, stable: Any, canary: Any, pods: Any) -> None:
+    def analyse(self, resource: Any, *, stable: Any, canary: Any, pods: Any, golden_set: Any = None) -> None:
         self.pods.append(sorted(str(pod["name"]) for pod in pods))
 
     def prime(self, resource: Any, *, stable: Any, canary: Any, pods: Any) -> None:
@@ -622,3 +622,38 @@ def test_the_capacity_check_counts_only_pods_of_our_deployments_as_ours(monkeypa
     body["metadata"]["resourceVersion"] = "50"
     Controller(CapacityWriter(pods), clock=lambda: NOW).reconcile(body, ChildState(deployments=deployments))  # type: ignore[arg-type]
     assert seen == {"releasing": ["stable-pod"], "placing": ["canary-pod"]}
+
+
+class ConfigMapWriter(RecordingWriter):
+    def __init__(self, data: dict[str, str] | None) -> None:
+        super().__init__()
+        self.data = data
+
+    def read_config_map(self, *, namespace: str, name: str) -> dict[str, str]:
+        self.calls.append(("read", (namespace, name)))
+        if self.data is None:
+            raise ApiException(status=404, reason="Not Found")
+        return self.data
+
+
+GOLDEN_TEXT = json.dumps({"format": "tritonops.dev/golden/v1", "model": "resnet", "version": 1, "cases": [
+    {"name": "c0", "inputs": {"x": {"datatype": "FP32", "shape": [1], "data": [1.0]}}, "outputs": {"y": {"datatype": "FP32", "shape": [1], "data": [2.0]}}}]})
+
+
+@pytest.mark.parametrize(("data", "problem"), [
+    (None, "ConfigMap vision/resnet-golden cannot be read: 404 Not Found"),
+    ({"other.json": "{}"}, "ConfigMap vision/resnet-golden has no key 'golden.json' (it has: other.json)"),
+    ({"golden.json": "{\"format\": \"v0\"}"}, "ConfigMap vision/resnet-golden key 'golden.json' is not a golden set: format: must be"),
+    ({"golden.json": GOLDEN_TEXT}, None),
+])
+def test_the_golden_set_is_read_from_its_config_map_or_the_problem_names_it(data: dict[str, str] | None, problem: str | None) -> None:
+    writer = ConfigMapWriter(data)
+    resource = model_deployment({"rollout": {"analysis": {"golden": {"configMapRef": {"name": "resnet-golden"}}}}})
+    found = Controller(writer)._golden_set(resource, now=NOW)  # type: ignore[arg-type]
+    assert writer.calls[0] == ("read", (resource.namespace, "resnet-golden"))
+    if problem is None:
+        assert not isinstance(found, str) and found.cases[0].name == "c0" and writer.events == []
+    else:
+        assert isinstance(found, str) and found.startswith(problem)
+        assert [(event.type, event.reason) for event in writer.events] == [("Warning", "GoldenSetUnreadable")]
+        assert writer.events[0].message.startswith(problem)

@@ -217,3 +217,34 @@ def test_summary_carries_the_status_as_written_and_the_step() -> None:
     assert document["step"] == "step 2/3 (25%)"
     assert document["paused"] is False and document["settled"] is False
     assert status_report.summary(body(READY))["step"] is None
+
+
+GOLDEN_MEASUREMENTS = [
+    {"check": "successRate", "revision": "canary", "value": 1.0, "threshold": ">= 0.99", "passed": True},
+    {"check": "golden:logits", "revision": "canary", "value": 0.4375, "threshold": "|difference| <= 0.0001 + 0.001 * |expected|",
+     "passed": False, "message": "pod resnet-8d04-x case cat: 3 of 10 elements outside atol 0.0001 + rtol 0.001, first at index 2"},
+    {"check": "golden:probabilities", "revision": "canary", "value": None, "threshold": "|difference| <= 0.0001 + 0.001 * |expected|",
+     "passed": False, "message": "pod resnet-8d04-x case cat: the answer has no such output (worst difference inf)"},
+    {"check": "goldenErrorRate", "revision": "canary", "value": 0.0, "threshold": "<= 0", "passed": True},
+    {"check": "golden:logits", "revision": "stable", "value": 2e-05},
+    {"check": "golden:probabilities", "revision": "stable", "value": 0.0},
+]
+GOLDEN_FAILED = {**ROLLED_BACK, "lastAnalysis": {"at": "2026-01-02T03:05:00Z", "result": "Failed", "reason": "golden:logits 0.4375 not ...",
+                                                 "measurements": GOLDEN_MEASUREMENTS}}
+
+
+def test_golden_results_show_the_worst_difference_per_output() -> None:
+    text = status_report.render_text(body(GOLDEN_FAILED, generation=2), width=240)
+    assert lines_with(text, "Golden gate (worst |difference| per output)")
+    logits = [line for line in lines_with(text, "logits") if "pod resnet-8d04-x" in line][0].split()
+    assert logits[:3] == ["logits", "0.438", "2e-05"] and "NO" in logits
+    probabilities = [line for line in lines_with(text, "probabilities") if "no such output" in line][0].split()
+    assert probabilities[:3] == ["probabilities", "unbounded", "0"]
+    document = status_report.summary(body(GOLDEN_FAILED, generation=2))
+    assert [(row["output"], row["canary"], row["stable"], row["passed"]) for row in document["golden"]] == [
+        ("logits", 0.4375, 2e-05, False), ("probabilities", "unbounded", 0.0, False)]
+
+
+def test_no_golden_gate_no_golden_table() -> None:
+    assert "Golden gate" not in status_report.render_text(body(MID_CANARY, generation=2))
+    assert status_report.summary(body(MID_CANARY, generation=2))["golden"] == []

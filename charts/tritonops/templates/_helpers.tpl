@@ -89,6 +89,10 @@ No get, update, deletecollection or Secrets: the operator never reads a Secret (
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+# rollout.analysis.golden: the golden set is read from a ConfigMap named in the spec.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
 # traffic.router gatewayAPI: an HTTPRoute and a GRPCRoute per ModelDeployment, watched (where their CRDs
 # exist) so that a deleted one is applied again at once.
 - apiGroups: [gateway.networking.k8s.io]

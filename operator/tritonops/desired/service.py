@@ -14,7 +14,9 @@ def service_name(resource: ModelDeployment) -> str:
     return resource.name
 
 
-def build_service(resource: ModelDeployment) -> dict[str, Any]:
+def build_service(resource: ModelDeployment, *, only_revision: str | None = None) -> dict[str, Any]:
+    """The Service; `only_revision` narrows it to one revision's pods (the stable's, while the canary's
+    Ready pods wait for the golden gate: a Ready pod behind the Service would take user requests)."""
     settings = resource.spec.service
     metadata = labels.child_metadata(resource, name=service_name(resource))
     if settings.annotations:
@@ -25,7 +27,7 @@ def build_service(resource: ModelDeployment) -> dict[str, Any]:
         "metadata": metadata,
         "spec": {
             "type": settings.type,
-            "selector": labels.selector_labels(resource),
+            "selector": {**labels.selector_labels(resource), **({constants.LABEL_REVISION: only_revision} if only_revision else {})},
             "ports": [
                 {"name": "http", "port": constants.HTTP_PORT, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},
                 {

@@ -97,12 +97,16 @@ class LoadGenerator:
         refresh_seconds: float = 0.5,
         timeout_seconds: float = 2.0,
         workers: int = 32,
+        service: str | None = None,
     ) -> None:
         if (name is None) == (selector is None):
             raise ValueError("give either a ModelDeployment name or a label selector")
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
         self.selector = selector or f"{MODEL_DEPLOYMENT_LABEL}={name}"
+        # With a Service named, its own selector is read at each refresh: the load then reaches exactly the
+        # pods that Service would send to (the golden gate narrows it to the stable's pods for a while).
+        self.service = service
         self.model = model
         self.request = request or doubler_request()
         self.rate = rate
@@ -159,7 +163,12 @@ class LoadGenerator:
     def targets(self) -> list[Target]:
         """The Ready pods, in name order, with loopback addresses only."""
         # Read duck-typed, as the pods (and the tests' stand-ins) have them.
-        pods: list[Any] = list(self.core.list_namespaced_pod(self.namespace, label_selector=self.selector).items)
+        selector = self.selector
+        if self.service is not None:
+            found: Any = self.core.read_namespaced_service(self.service, self.namespace)
+            chosen: dict[str, str] = (found.spec.selector if found.spec is not None else None) or {}
+            selector = ",".join(f"{key}={value}" for key, value in sorted(chosen.items()))
+        pods: list[Any] = list(self.core.list_namespaced_pod(self.namespace, label_selector=selector).items)
         targets: list[Target] = []
         for pod in sorted(pods, key=lambda pod: pod.metadata.name):
             if not _ready(pod):

@@ -66,6 +66,9 @@ class Reading:
     value: float | None
 
     def as_status(self) -> dict[str, Any]:
+        if self.value is not None and not math.isfinite(self.value):
+            # JSON has no infinity (an output that is missing or misshapen differs without bound).
+            return {"check": self.check, "revision": self.revision, "value": None, "message": f"value {self.value}"}
         return {"check": self.check, "revision": self.revision, "value": self.value}
 
 

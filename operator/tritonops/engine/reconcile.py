@@ -168,7 +168,7 @@ def plan(
     events = list(outcome.events)
     stable = outcome.stable
 
-    applies: list[Mapping[str, Any]] = [build_service(resource)]
+    applies: list[Mapping[str, Any]] = [build_service(resource, only_revision=None if outcome.canary_serves else stable.hash)]
     scales: list[Scale] = []
     keep: set[str] = set(outcome.pods)
     if revision.hash in outcome.pods:

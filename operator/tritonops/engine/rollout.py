@@ -29,8 +29,10 @@ from tritonops.spec import CapacityMode, Spec
 # Status keys owned by the rollout; a pass that does not set one removes it.
 ROLLOUT_KEYS = (
     "canaryRevision", "currentStep", "stepStartedAt", "failedAnalyses", "inconclusiveAnalyses", "lastAnalysis", "failedRevision", "promotionReason",
-    "capacityMode", "progressAt", "progressReadyPods", "pausedAt",
+    "capacityMode", "progressAt", "progressReadyPods", "pausedAt", "goldenGatePassedAt",
 )
+# The rollback reason of a canary that failed the golden gate: it never served, and never does.
+GOLDEN_GATE_FAILED = "GoldenGateFailed"
 ONE_SHOT_ANNOTATIONS = (constants.ANNOTATION_PROMOTE, constants.ANNOTATION_ABORT, constants.ANNOTATION_RETRY)
 CAPACITY_RECHECK_SECONDS = 10.0
 # Never requeue sooner than this: timestamps in status have whole-second precision.
@@ -58,6 +60,9 @@ class Outcome:
     rollback_reason: str | None = None
     requeue_after: float | None = None
     progressing: bool = False
+    # False while the canary waits for the golden gate: the Service selects the stable's pods only and the
+    # routes give the canary nothing, so that no user request reaches a pod whose answers are unchecked.
+    canary_serves: bool = True
 
 
 def parse_time(value: Any) -> datetime.datetime | None:
@@ -109,6 +114,8 @@ class _State:
     progress_at: datetime.datetime | None = None
     progress_ready_pods: int = 0
     paused_at: datetime.datetime | None = None
+    # When the canary passed the golden gate (spec.rollout.analysis.golden); None: not yet, or no gate.
+    golden_passed_at: datetime.datetime | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> _State:
@@ -125,6 +132,7 @@ class _State:
             progress_at=parse_time(status.get("progressAt")),
             progress_ready_pods=int(status.get("progressReadyPods", 0)),
             paused_at=parse_time(status.get("pausedAt")),
+            golden_passed_at=parse_time(status.get("goldenGatePassedAt")),
         )
 
     def as_status(self, canary: Revision) -> dict[str, Any]:
@@ -143,7 +151,13 @@ class _State:
             status["progressReadyPods"] = self.progress_ready_pods
         if self.paused_at is not None:
             status["pausedAt"] = conditions.timestamp(self.paused_at)
+        if self.golden_passed_at is not None:
+            status["goldenGatePassedAt"] = conditions.timestamp(self.golden_passed_at)
         return status
+
+    def gated(self, spec: Spec) -> bool:
+        """Whether the canary still waits for the golden gate: asked for, not passed, and no traffic given yet."""
+        return spec.rollout.analysis.golden is not None and self.golden_passed_at is None and self.step == 0 and not self.promoting
 
 
 def _in_rollout_of(status: Mapping[str, Any], desired: Revision) -> bool:
@@ -167,6 +181,23 @@ def analysis_due(resource: ModelDeployment, observations: Observations, *, now: 
     return now >= _next_analysis_at(state, resource.spec)
 
 
+def golden_gate_due(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> bool:
+    """True when this pass should probe the canary with the golden set before it takes any traffic: its
+    pods are all Ready, the gate has not passed, and an interval has passed since the last probe."""
+    status = resource.status
+    canary = status.get("canaryRevision") or {}
+    if status.get("phase") != "Canary" or not canary.get("hash") or canary.get("hash") != resource.revision.hash:
+        return False
+    state = _State.from_status(status)
+    if not state.gated(resource.spec):
+        return False
+    observed = observations.deployments.get(str(canary["hash"]))
+    if observed is None or not observed.ready() or observed.ready_replicas <= 0:
+        return False
+    last = parse_time((state.last_analysis or {}).get("at"))
+    return last is None or now >= last + datetime.timedelta(seconds=resource.spec.rollout.analysis.interval_seconds)
+
+
 def _next_analysis_at(state: _State, spec: Spec) -> datetime.datetime:
     assert state.step_started_at is not None
     last = parse_time((state.last_analysis or {}).get("at"))
@@ -187,10 +218,13 @@ def _weights(resource: ModelDeployment, *, planned: int, stable_ready: int, cana
 
 
 def _draining(
-    resource: ModelDeployment, observations: Observations, spec: Spec, *, desired: Revision, stable: Revision
+    resource: ModelDeployment, observations: Observations, spec: Spec, *, desired: Revision, stable: Revision, served: bool = True,
 ) -> tuple[dict[str, int], Revision | None, int, str]:
-    """Pods while a rolled-back canary goes, the canary kept in the routes, its weight, and what is left."""
+    """Pods while a rolled-back canary goes, the canary kept in the routes, its weight, and what is left.
+    A canary that never served (it failed the golden gate) is never kept to hold the floor: it goes at once."""
     observed, old = observations.deployments.get(desired.hash), observations.deployments.get(stable.hash)
+    if not served:
+        return {stable.hash: spec.replicas}, None, 0, ""
     stable_ready = _ready_pods(old)
     counts = pod_counts.backward(
         total=spec.replicas, max_unavailable=spec.rollout.capacity.max_unavailable, stable_ready=stable_ready, canary_ready=_ready_pods(observed),
@@ -209,7 +243,8 @@ def held_after_rollback(resource: ModelDeployment, observations: Observations, *
     """The spec still asks for a revision that was rolled back: keep serving stable, say why."""
     spec = resource.spec
     failed = resource.status.get("failedRevision") or {}
-    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable)
+    served = failed.get("tookTraffic") is not False
+    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable, served=served)
     message = (
         f"{_describe(desired)} was rolled back ({failed.get('reason', 'unknown')}): {failed.get('message', '')}; "
         f"{_describe(stable)} serves {'all' if canary is None else f'{100 - weight}% of the'} traffic{remaining}. "
@@ -221,6 +256,8 @@ def held_after_rollback(resource: ModelDeployment, observations: Observations, *
     return Outcome(
         phase="RolledBack", reason=str(failed.get("reason", "RolledBack")), message=message, stable=stable, pods=pods,
         canary=canary, route_weight=weight, effective_weight=weight, rollout_status=status,
+        # Its pods may take a while to go: the Service keeps selecting the stable's pods only until then.
+        canary_serves=served,
     )
 
 
@@ -231,17 +268,22 @@ def _rollback(
     spec = resource.spec
     at = conditions.timestamp(now)
     failed: dict[str, Any] = {**desired.as_status(), "reason": reason, "message": message, "at": at}
+    served = not state.gated(spec)
+    if not served:
+        # Rolled back at the golden gate: no user request ever reached it, and none will while its pods go.
+        failed["tookTraffic"] = False
     if state.last_analysis:
         failed["measurements"] = list(state.last_analysis.get("measurements") or [])
     status: dict[str, Any] = {"failedRevision": failed}
     if state.last_analysis:
         status["lastAnalysis"] = dict(state.last_analysis)
-    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable)
+    pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable, served=served)
     events.append(Event("Warning", "RolledBack", f"{_describe(desired)} rolled back to {_describe(stable)}: {reason}: {message}"))
     return Outcome(
         phase="RolledBack", reason=reason, message=f"{_describe(desired)} rolled back: {message}{remaining}", stable=stable,
         pods=pods, canary=canary, route_weight=weight, effective_weight=weight, rollout_status=status, events=events,
         history=[_history_entry(desired, outcome="RolledBack", at=at, reason=f"{reason}: {message}")], rollback_reason=reason,
+        canary_serves=served,
     )
 
 
@@ -262,7 +304,7 @@ class _Forward:
 
 
 def _forward(
-    spec: Spec, state: _State, observations: Observations, *, desired: Revision, stable: Revision, weight: int
+    spec: Spec, state: _State, observations: Observations, *, desired: Revision, stable: Revision, weight: int, canary_serves: bool = True,
 ) -> _Forward:
     observed, old = observations.deployments.get(desired.hash), observations.deployments.get(stable.hash)
     stable_ready, canary_ready = _ready_pods(old), _ready_pods(observed)
@@ -285,7 +327,8 @@ def _forward(
     targets = pod_counts.step_targets(total=spec.replicas, weight=weight, surge=mode == "Surge")
     counts = pod_counts.forward(
         total=spec.replicas, max_unavailable=spec.rollout.capacity.max_unavailable, mode=mode, targets=targets,
-        stable_ready=stable_ready, canary_ready=canary_ready,
+        # Canary pods held back by the golden gate serve nothing: they cover none of the stable's pods.
+        stable_ready=stable_ready, canary_ready=canary_ready if canary_serves else 0,
     )
     waiting: str | None = None
     detail = f" ({room.detail})" if room is not None and room.detail else ""
@@ -466,6 +509,8 @@ def _canary_step(
     resource: ModelDeployment, observations: Observations, spec: Spec, *, desired: Revision, stable: Revision, state: _State,
     now: datetime.datetime, events: list[Event],
 ) -> Outcome:
+    if state.gated(spec):
+        return _golden_gate(resource, observations, spec, desired=desired, stable=stable, state=state, now=now, events=events)
     step = min(state.step, len(spec.rollout.steps) - 1)
     weight = spec.rollout.steps[step]
     moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=weight)
@@ -547,6 +592,78 @@ def _canary_step(
         pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary}, canary=desired,
         route_weight=route_weight, effective_weight=reported, rollout_status=state.as_status(desired), events=events, progressing=True,
         requeue_after=_next_action_in(state, spec, now=now, complete=moved.complete, elapsed=elapsed),
+    )
+
+
+def _golden_gate(
+    resource: ModelDeployment, observations: Observations, spec: Spec, *, desired: Revision, stable: Revision, state: _State,
+    now: datetime.datetime, events: list[Event],
+) -> Outcome:
+    """The first step's pods, Ready but taking no traffic, until the golden gate passes: a pass starts the
+    step (and its traffic) at once; a failure rolls back at once, before a single user request reached the
+    canary; an inconclusive probe is tried again every interval and counts toward inconclusiveLimit."""
+    weight = spec.rollout.steps[0]
+    moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=weight, canary_serves=False)
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=spec.rollout.paused),
+                                capacity_mode=moved.mode if spec.server.gpu.count else None)
+
+    def held_back(outcome: Outcome) -> Outcome:
+        if outcome.phase == "RolledBack":
+            return outcome
+        return dataclasses.replace(outcome, route_weight=0, effective_weight=0, canary_serves=False)
+
+    if moved.waiting is not None and not spec.rollout.paused:
+        return held_back(_waiting_outcome(resource, observations, spec, desired=desired, stable=stable, state=state, moved=moved,
+                                          planned=0, now=now, events=events))
+    if not moved.complete and not spec.rollout.paused and _deadline_passed(state, spec, now=now):
+        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
+                         message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {spec.rollout.progress_deadline_seconds}s",
+                         now=now, events=events)
+    analysis = spec.rollout.analysis
+    verdict = observations.analysis if _in_rollout_of(resource.status, desired) else None
+    if verdict is not None:
+        state = dataclasses.replace(state, last_analysis=analysis_record(verdict, now=now))
+        if verdict.result == "Failed":
+            state = dataclasses.replace(state, failed_analyses=state.failed_analyses + 1, inconclusive_analyses=0)
+            events.append(Event("Warning", "AnalysisFailed", f"{_describe(desired)} failed the golden gate before taking any traffic: {verdict.reason}"))
+            return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason=GOLDEN_GATE_FAILED,
+                             message=f"the golden gate failed before the canary took any traffic: {verdict.reason}", now=now, events=events)
+        if verdict.result == "Passed":
+            stamp = _whole_seconds(now)
+            events.append(Event("Normal", "GoldenGatePassed", f"{_describe(desired)} answered the golden set within tolerance: it takes traffic now"))
+            started = dataclasses.replace(state, golden_passed_at=stamp, step_started_at=stamp, progress_at=stamp, inconclusive_analyses=0)
+            return _canary_step(resource, dataclasses.replace(observations, analysis=None), spec, desired=desired, stable=stable,
+                                state=started, now=now, events=events)
+        if not spec.rollout.paused:
+            state = dataclasses.replace(state, inconclusive_analyses=state.inconclusive_analyses + 1)
+            if analysis.inconclusive_limit and state.inconclusive_analyses >= analysis.inconclusive_limit:
+                said = (f"{state.inconclusive_analyses} inconclusive golden probes in a row (inconclusiveLimit {analysis.inconclusive_limit});"
+                        f" last: {verdict.reason}")
+                if analysis.on_inconclusive == "Rollback":
+                    return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="AnalysisInconclusive",
+                                     message=said, now=now, events=events)
+                if state.inconclusive_analyses == analysis.inconclusive_limit:
+                    events.append(Event("Warning", "InconclusiveLimitReached", f"{_describe(desired)} at the golden gate: {said}; holding (onInconclusive Hold)"))
+    position = f"step 1/{len(spec.rollout.steps)} at {weight}%"
+    last = state.last_analysis or {}
+    if not moved.complete:
+        message = f"{position}: {moved.canary_ready}/{moved.target} canary pods Ready; they take no traffic until the golden gate passes"
+    elif last.get("result") == "Inconclusive":
+        message = f"{position}: the golden gate holds the canary out of traffic: {last.get('reason')}"
+    else:
+        message = f"{position}: probing the canary's pods with the golden set before they take traffic"
+    last_at = parse_time(last.get("at"))
+    if moved.complete:
+        next_probe = (last_at + datetime.timedelta(seconds=analysis.interval_seconds) - now).total_seconds() if last_at else analysis.interval_seconds
+        requeue = max(MINIMUM_REQUEUE_SECONDS, next_probe if next_probe > 0 else analysis.interval_seconds)
+    else:
+        assert state.progress_at is not None
+        requeue = max(MINIMUM_REQUEUE_SECONDS, (state.progress_at - now).total_seconds() + spec.rollout.progress_deadline_seconds + 1)
+    return Outcome(
+        phase="Canary", reason="Paused" if spec.rollout.paused else "GoldenGate", message=message, stable=stable,
+        pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary}, canary=desired,
+        route_weight=0, effective_weight=0, rollout_status=state.as_status(desired), events=events, progressing=True,
+        requeue_after=requeue, canary_serves=False,
     )
 
 

@@ -20,3 +20,11 @@ def test_endpoints() -> None:
         "grpc": "resnet.vision.svc:8001",
         "metrics": "resnet.vision.svc:8002",
     }
+
+
+def test_the_service_can_be_narrowed_to_one_revision() -> None:
+    resource = model_deployment()
+    everything = build_service(resource)["spec"]["selector"]
+    narrowed = build_service(resource, only_revision="5f2c9a1e")["spec"]["selector"]
+    assert narrowed == {**everything, "inference.tritonops.dev/revision": "5f2c9a1e"}
+    assert "inference.tritonops.dev/revision" not in everything

@@ -12,7 +12,7 @@ from tritonops.engine.actions import ChildReference, Plan, Scale
 from tritonops.engine.analysis import Check, Reading, Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, Room, UnschedulablePod
 from tritonops.engine.reconcile import plan
-from tritonops.engine.rollout import analysis_due
+from tritonops.engine.rollout import analysis_due, golden_gate_due
 
 T0 = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.timezone.utc)
 GPU = {"gpu": {"count": 1, "products": ["NVIDIA-L4"]}}
@@ -605,3 +605,118 @@ def test_a_canary_ready_after_its_first_interval_is_analysed_one_interval_later_
     # its first sample in this pass, and the first whole window ends one interval later (not at 30 s).
     ready = run(dict(starting.status), 12, canary=1, stable=3)
     assert ready.requeue_after == 10
+
+
+# -- the golden gate: the first step's pods are probed before they take any traffic ------------------------------
+
+GOLDEN_ROLLOUT = {**ROLLOUT, "capacity": {"mode": "Surge"}, "analysis": {**ROLLOUT["analysis"], "golden": {"configMapRef": {"name": "resnet-golden"}}}}
+GOLDEN_PASSED = Verdict("Passed", (Check("golden:y", "canary", 0.0, "|difference| <= 0.0001 + 0.001 * |expected|", True),),
+                        "every golden case answered within tolerance")
+GOLDEN_FAILED = Verdict("Failed", (Check("golden:y", "canary", 0.5, "|difference| <= 0.0001 + 0.001 * |expected|", False),),
+                        "golden:y 0.5 not |difference| <= 0.0001 + 0.001 * |expected|")
+GOLDEN_UNSURE = Verdict("Inconclusive", (Check("golden", "canary", None, "every golden case answered", None, "no Ready pods to probe"),),
+                        "golden probe: no Ready pods to probe")
+
+
+def gated_spec(**rollout: Any) -> dict[str, Any]:
+    return spec(rollout={**GOLDEN_ROLLOUT, **rollout})
+
+
+def progressing_reason(result: Plan) -> str:
+    return str(next(c["reason"] for c in result.status["conditions"] if c["type"] == "Progressing"))
+
+
+def service_selector(result: Plan) -> dict[str, str]:
+    return next(dict(m["spec"]["selector"]) for m in result.apply if m["kind"] == "Service")
+
+
+def gate_ready(body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Status once the canary's pod is Ready behind the gate."""
+    body = body or gated_spec()
+    first = run(stable_status(), 0, spec_body=body)
+    return dict(run(dict(first.status), 1, spec_body=body, canary=1, stable=4).status)
+
+
+def test_the_gated_canary_is_ready_but_takes_no_traffic() -> None:
+    body = gated_spec()
+    first = run(stable_status(), 0, spec_body=body)
+    assert (first.status["phase"], progressing_reason(first), first.status["canaryWeight"]) == ("Canary", "GoldenGate", 0)
+    assert "stepStartedAt" not in first.status and deployment_replicas(first) == {f"resnet-{NEW.hash}": 1}
+    # The Service selects the stable's pods only, from the very pass that creates the canary.
+    assert service_selector(first)[constants.LABEL_REVISION] == OLD.hash
+    ready = run(dict(first.status), 1, spec_body=body, canary=1, stable=4)
+    assert (ready.status["canaryWeight"], ready.scale) == (0, [])  # the Ready canary pod covers none of the stable's
+    assert service_selector(ready)[constants.LABEL_REVISION] == OLD.hash
+    assert "probing the canary's pods with the golden set before they take traffic" in ready.status["message"]
+    resource = model_deployment(body, status=dict(ready.status))
+    observed = Observations(deployments={OLD.hash: observe(OLD.hash, replicas=4), NEW.hash: observe(NEW.hash, replicas=1)})
+    assert golden_gate_due(resource, observed, now=at(2)) and not analysis_due(resource, observed, now=at(60))
+
+
+def test_passing_the_gate_starts_the_first_step_and_its_traffic_at_once() -> None:
+    body = gated_spec()
+    result = run(gate_ready(body), 2, spec_body=body, canary=1, stable=4, analysis=GOLDEN_PASSED)
+    assert reasons(result) == ["GoldenGatePassed"]
+    assert result.status["goldenGatePassedAt"] == result.status["stepStartedAt"] == "2026-11-22T12:00:02Z"
+    assert constants.LABEL_REVISION not in service_selector(result)
+    assert result.status["canaryWeight"] == 20 and result.scale == [Scale(name=f"resnet-{OLD.hash}", replicas=3)]
+    assert result.status["lastAnalysis"]["measurements"][0]["check"] == "golden:y"
+    # From here on it is an ordinary step: the gate does not come back.
+    later = run(dict(result.status), 3, spec_body=body, canary=1, stable=3)
+    assert progressing_reason(later) == "StepInProgress" and constants.LABEL_REVISION not in service_selector(later)
+
+
+def test_failing_the_gate_rolls_back_at_once_and_the_canary_never_serves() -> None:
+    body = gated_spec()
+    result = run(gate_ready(body), 2, spec_body=body, canary=1, stable=4, analysis=GOLDEN_FAILED)
+    assert reasons(result) == ["AnalysisFailed", "RolledBack"]  # failureLimit 2 does not wait for a second one
+    assert result.status["phase"] == "RolledBack" and result.status["failedRevision"]["reason"] == "GoldenGateFailed"
+    assert "before the canary took any traffic: golden:y 0.5" in result.status["failedRevision"]["message"]
+    assert result.status["failedRevision"]["measurements"][0]["value"] == 0.5
+    assert result.status["canaryWeight"] == 0 and deployment_replicas(result) == {}
+    assert ChildReference("apps/v1", "Deployment", f"resnet-{NEW.hash}") in result.delete
+    # Its pods take a while to go: the Service keeps selecting the stable's pods only meanwhile.
+    assert result.status["failedRevision"]["tookTraffic"] is False and service_selector(result)[constants.LABEL_REVISION] == OLD.hash
+    # Even with the stable short of Ready pods, the canary is not kept to hold the floor.
+    held = run(dict(result.status), 3, spec_body=body, canary=1, stable=4, stable_ready=2)
+    assert held.status["phase"] == "RolledBack" and held.status["canaryWeight"] == 0 and deployment_replicas(held) == {}
+    assert service_selector(held)[constants.LABEL_REVISION] == OLD.hash
+
+
+def test_an_inconclusive_gate_keeps_the_canary_out_and_counts() -> None:
+    body = gated_spec()
+    result = run(gate_ready(body), 2, spec_body=body, canary=1, stable=4, analysis=GOLDEN_UNSURE)
+    assert (result.status["phase"], result.status["canaryWeight"], result.status["inconclusiveAnalyses"]) == ("Canary", 0, 1)
+    assert "no Ready pods to probe" in result.status["message"] and result.requeue_after == 10
+    assert service_selector(result)[constants.LABEL_REVISION] == OLD.hash
+
+
+def test_a_swap_behind_the_gate_gives_back_only_max_unavailable() -> None:
+    body = gated_spec(capacity={"mode": "Swap", "maxUnavailable": 1})
+    result = run(gate_ready(body), 2, spec_body=body, canary=1, stable=3)
+    # 3 stable pods serve (replicas 4 - maxUnavailable 1); the Ready canary pod counts for none of them.
+    assert result.status["canaryWeight"] == 0 and all(action.replicas >= 3 for action in result.scale)
+    assert deployment_replicas(result).get(f"resnet-{OLD.hash}", 3) >= 3
+
+
+def test_a_canary_that_crashes_behind_the_gate_never_serves_either() -> None:
+    body = gated_spec()
+    failure = PodFailure(name=f"resnet-{NEW.hash}-x", revision=NEW.hash, reason="CanaryCrashed", message="exit 137")
+    result = run(gate_ready(body), 2, spec_body=body, canary=1, stable=4, stable_ready=2, pod_failures=[failure])
+    assert result.status["failedRevision"]["reason"] == "CanaryCrashed" and result.status["failedRevision"]["tookTraffic"] is False
+    assert deployment_replicas(result) == {} and service_selector(result)[constants.LABEL_REVISION] == OLD.hash
+
+
+def test_a_rollback_after_the_gate_passed_is_as_before() -> None:
+    body = gated_spec()
+    passed = run(gate_ready(body), 2, spec_body=body, canary=1, stable=4, analysis=GOLDEN_PASSED)
+    result = run(dict(passed.status), 5, spec_body=body, canary=1, stable=3, analysis=GOLDEN_FAILED)
+    assert result.status["phase"] == "Canary" and result.status["failedAnalyses"] == 1  # counts toward failureLimit 2
+    rolled = run(dict(result.status), 16, spec_body=body, canary=1, stable=3, analysis=GOLDEN_FAILED)
+    assert rolled.status["failedRevision"]["reason"] == "AnalysisFailed" and "tookTraffic" not in rolled.status["failedRevision"]
+    assert constants.LABEL_REVISION not in service_selector(rolled)
+
+
+def test_without_golden_there_is_no_gate() -> None:
+    result = run(dict(started().status), 1, canary=1, stable=4)
+    assert constants.LABEL_REVISION not in service_selector(result) and result.status["canaryWeight"] == 20

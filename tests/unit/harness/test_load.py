@@ -45,3 +45,16 @@ def test_targets_are_ready_loopback_pods_and_others_are_refused() -> None:
     assert load.targets() == [Target("a", "abc", "127.77.0.1", 8000), Target("b", "canary", "127.77.0.2", 8000)]
     assert load.refused == {"c=10.0.0.3"}
     assert core.selectors == ["inference.tritonops.dev/modeldeployment=md"]
+
+
+def test_with_a_service_named_the_load_follows_its_selector() -> None:
+    class _ServiceCore(_Core):
+        def read_namespaced_service(self, name: str, namespace: str) -> Any:
+            assert (name, namespace) == ("md", "ns")
+            return types.SimpleNamespace(spec=types.SimpleNamespace(selector={"app.kubernetes.io/instance": "md", REVISION_LABEL: "stable"}))
+
+    load = LoadGenerator(client.ApiClient(), "ns", "md", service="md")
+    core = _ServiceCore([_pod("a", "127.77.0.1")])
+    load.core = core  # type: ignore[assignment]
+    load.targets()
+    assert core.selectors == [f"app.kubernetes.io/instance=md,{REVISION_LABEL}=stable"]
