@@ -20,6 +20,8 @@ CONTAINERD_VERSION = "v2.4.2"
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
 # The S3 server of the model-storage tests: Apache-2.0 (MinIO is AGPL), one Go binary with a posix backend.
 VERSITYGW_VERSION = "v1.8.0"
+# The canary tool `make bench-versus` measures tritonops against; built for that benchmark only.
+FLAGGER_VERSION = "v1.44.0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +95,14 @@ VERSITYGW = GoComponent(
     module="github.com/versity/versitygw",
     version=VERSITYGW_VERSION,
     package="github.com/versity/versitygw/cmd/versitygw",
+    ldflags="-s -w",
+)
+
+FLAGGER = GoComponent(
+    name="flagger",
+    module="github.com/fluxcd/flagger",
+    version=FLAGGER_VERSION,
+    package="github.com/fluxcd/flagger/cmd/flagger",
     ldflags="-s -w",
 )
 
