@@ -657,3 +657,16 @@ def test_the_golden_set_is_read_from_its_config_map_or_the_problem_names_it(data
         assert isinstance(found, str) and found.startswith(problem)
         assert [(event.type, event.reason) for event in writer.events] == [("Warning", "GoldenSetUnreadable")]
         assert writer.events[0].message.startswith(problem)
+
+
+def test_a_malformed_affinity_from_the_api_is_reported_not_raised() -> None:
+    # The CRD preserves unknown fields under affinity, so the apiserver accepts this; no stub in between.
+    body = _body()
+    body["spec"]["server"]["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": ["x"]}}}
+    writer = RecordingWriter()
+    result = Controller(writer, clock=lambda: NOW).reconcile(body, ChildState())  # type: ignore[arg-type]
+    assert result.failure is not None and result.failure.reason == "InvalidSpec"
+    assert writer.calls == [("status", "Failed"), ("event", "InvalidSpec")]
+    [status] = writer.statuses
+    assert status["observedGeneration"] == body["metadata"]["generation"]
+    assert "nodeSelectorTerms[0]" in _condition(status, "Ready")["message"]

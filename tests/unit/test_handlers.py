@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pathlib
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import kopf
 import pytest
 from kubernetes.client.rest import ApiException
 
@@ -179,3 +182,18 @@ def test_every_child_kind_is_indexed_with_its_summary() -> None:
     for index in (handlers.tritonops_autoscalers, handlers.tritonops_http_routes, handlers.tritonops_grpc_routes, handlers.tritonops_service_monitors):
         [(key, summary)] = index(body=child).items()
         assert key == KEY and summary["name"] == "resnet-http" and "foreignFields" in summary and "ownerUid" in summary
+
+
+def test_the_kopf_floor_in_pyproject_has_every_setting_the_operator_sets() -> None:
+    # `configure` filters children's watches on the server with settings.watching.label_selectors, which
+    # first appeared in kopf 1.45.0: an older kopf would fail at startup with an AttributeError.
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pyproject = tomllib.loads((pathlib.Path(__file__).parents[2] / "pyproject.toml").read_text())
+    (requirement,) = [Requirement(line) for line in pyproject["project"]["dependencies"] if Requirement(line).name == "kopf"]
+    floors = [Version(spec.version) for spec in requirement.specifier if spec.operator == ">="]
+    assert floors and min(floors) >= Version("1.45.0"), f"kopf floor {requirement.specifier} is older than 1.45.0"
+    assert "label_selectors" in {field.name for field in dataclasses.fields(kopf.OperatorSettings().watching)}
