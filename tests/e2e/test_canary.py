@@ -275,3 +275,28 @@ def test_pause_resume_promote_abort_and_retry_on_real_triton(
         assert status["canaryRevision"]["version"] == "3" and "failedRevision" not in status
     reasons = event_reasons_once(kube_client, namespace, NAME, "RetryRequested")
     assert reasons.count("Promoted") == 1 and reasons.count("RolledBack") == 1 and reasons.count("RetryRequested") == 1
+
+
+def test_a_first_revision_that_crash_loops_is_failed_and_a_good_spec_replaces_it_directly(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, operator: OperatorProcess
+) -> None:
+    # Nothing serves yet, so there is nothing to roll back to: the phase must say Failed, not Progressing forever.
+    write_model(model_repository, name=NAME, version=1, version_faults=Faults(fail_load=True))
+    write_model(model_repository, name=NAME, version=2, version_faults=Faults())
+    create(kube_client, namespace, model_deployment(
+        NAME, replicas=1, model={"repository": f"file://{model_repository}", "version": "1"},
+        server={**real_node_server_spec(), "startupTimeoutSeconds": 60}, rollout=ROLLOUT,
+    ))
+    failed = wait_phase(kube_client, namespace, NAME, "Failed", timeout=150)
+    status = failed["status"]
+    assert status["observedGeneration"] == failed["metadata"]["generation"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "ModelLoadFailed", ready
+    assert "ModelLoadFailed" in event_reasons_once(kube_client, namespace, NAME, "ModelLoadFailed")
+
+    # A failed first revision protects nothing: the next spec is deployed directly, with no canary.
+    patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
+    settled = wait_phase(kube_client, namespace, NAME, "Ready", timeout=150)
+    assert settled["status"]["stableRevision"]["version"] == "2"
+    assert "canaryRevision" not in settled["status"]
+    assert set(deployment_replicas(kube_client, namespace, NAME).values()) == {1}
