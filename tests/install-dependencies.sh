@@ -39,8 +39,8 @@ if [ "$(cat "$venv/.tritonops-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$venv/.tritonops-stamp"
 fi
 
-# Go builds of etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server, helm and
-# kubeconform: only the first run on a machine pays for them.
+# Go builds of etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server, helm,
+# kubeconform, containerd and versitygw (the S3 server of the storage tests): only the first run pays for them.
 "$venv/bin/python" -m tritonops.devcluster.gobuild
 
 # The pause, Triton and operator images as OCI archives (Debian packages and wheels are fetched here, outside

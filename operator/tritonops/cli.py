@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         help="how long the leader acts after its last successful renewal; shorter than the lease (default %(default)s)",
     )
     run.add_argument(
+        "--storage-image", default=os.environ.get("TRITONOPS_STORAGE_IMAGE") or constants.DEFAULT_STORAGE_IMAGE, metavar="IMAGE",
+        help="image of the model-storage init container that copies s3/gs/as models (env TRITONOPS_STORAGE_IMAGE; default %(default)s)",
+    )
+    run.add_argument(
         "--leader-election-retry-seconds", type=float, default=constants.LEADER_RETRY_SECONDS, metavar="SECONDS",
         help="pause between attempts to take or renew the Lease (default %(default)s)",
     )
@@ -84,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         commands.add_parser(command, parents=[target], help=summary, description=summary[0].upper() + summary[1:] + ".")
     _add_package_parser(commands)
+    _add_golden_parser(commands)
     _add_dev_parser(commands)
     return parser
 
@@ -153,6 +158,44 @@ def _add_package_parser(commands: Any) -> None:
     )
     package.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset for --format onnx (default 17)")
     package.add_argument("--force", action="store_true", help="replace the version directory if it exists")
+
+
+def _add_golden_parser(commands: Any) -> None:
+    golden = commands.add_parser("golden", help="golden sets: inputs with the outputs a known-good model gives")
+    actions = golden.add_subparsers(dest="golden_command", required=True)
+    record = actions.add_parser(
+        "record",
+        help="record a golden set from a running Triton (for a model tritonops did not package)",
+        description="Send each case of INPUTS to MODEL version N over Triton's HTTP API and write the answers as a "
+        "tritonops.dev/golden/v1 golden set. INPUTS is JSON: {\"cases\": [{\"name\": ..., \"inputs\": "
+        "{NAME: {\"datatype\": \"FP32\", \"shape\": [1, 3], \"data\": [...]}}}]}.",
+    )
+    record.add_argument("--url", required=True, help="Triton's HTTP endpoint, such as http://127.0.0.1:8000")
+    record.add_argument("--model", required=True, help="the model name")
+    record.add_argument("--version", required=True, type=int, metavar="N", help="the model version to record")
+    record.add_argument("--inputs", required=True, type=pathlib.Path, metavar="INPUTS", help="the inputs file")
+    record.add_argument("--output", "-o", required=True, type=pathlib.Path, metavar="FILE", help="the golden set to write")
+    record.add_argument("--timeout-seconds", type=float, default=10.0, metavar="S", help="connect and request timeout (default 10)")
+
+
+def _golden(arguments: argparse.Namespace) -> int:
+    from tritonops.golden import golden_set, record
+
+    try:
+        cases = record.parse_inputs(arguments.inputs.read_text())
+        recorded = record.record(
+            url=arguments.url, model=arguments.model, version=arguments.version, cases=cases, timeout_seconds=arguments.timeout_seconds
+        )
+        text = golden_set.render(recorded)
+    except (OSError, golden_set.GoldenSetError) as error:
+        print(f"tritonops golden record: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # tritonclient's InferenceServerException and socket errors: one line, no traceback
+        print(f"tritonops golden record: {arguments.url}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    arguments.output.write_text(text)
+    print(f"recorded {len(recorded.cases)} case(s) of {recorded.model} version {recorded.version} in {arguments.output}")
+    return 0
 
 
 def _package(arguments: argparse.Namespace) -> int:
@@ -324,11 +367,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 leader_election_name=arguments.leader_election_name,
                 leader_election_identity=arguments.leader_election_identity,
                 leader_election_timings=timings,
+                storage_image=arguments.storage_image,
             )
         )
         return 0
     if arguments.command == "package":
         return _package(arguments)
+    if arguments.command == "golden":
+        return _golden(arguments)
     if arguments.command == "dev":
         from tritonops.devcluster import dev
 

@@ -42,3 +42,8 @@ GPU_TAINT_KEY = "nvidia.com/gpu"
 LEADER_LEASE_SECONDS = 10
 LEADER_RENEW_DEADLINE_SECONDS = 7.0
 LEADER_RETRY_SECONDS = 2.0
+
+# The init container that copies one model version out of an object store (tritonops.storage.fetch).
+STORAGE_CONTAINER_NAME = "model-storage"
+# Its image when --storage-image / TRITONOPS_STORAGE_IMAGE is not given: the operator's own, as the chart names it.
+DEFAULT_STORAGE_IMAGE = "ghcr.io/tritonops/tritonops:0.1.0"

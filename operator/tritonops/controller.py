@@ -53,10 +53,22 @@ class ChildState:
 
     # Summaries (observe.deployment_summary), each with its owner's uid and the fields others own.
     deployments: Iterable[Mapping[str, Any]] = ()
+    # Summaries (observe.pod_summary), each naming the ReplicaSet that made it.
     pods: Iterable[Mapping[str, Any]] = ()
-    # Summaries (observe.service_summary) of the main Service and of any per-revision Services.
+    # Summaries (observe.child_summary) of the main Service and of any per-revision Services, of the HPA,
+    # of the routes and of the ServiceMonitor.
     services: Iterable[Mapping[str, Any]] = ()
-    autoscaler_hash: str | None = None
+    autoscalers: Iterable[Mapping[str, Any]] = ()
+    http_routes: Iterable[Mapping[str, Any]] = ()
+    grpc_routes: Iterable[Mapping[str, Any]] = ()
+    service_monitors: Iterable[Mapping[str, Any]] = ()
+
+
+# Each kind of child whose live object is summarised, and the ChildState field that holds it.
+CHILD_FIELDS = (
+    ("Deployment", "deployments"), ("Service", "services"), ("HorizontalPodAutoscaler", "autoscalers"),
+    ("HTTPRoute", "http_routes"), ("GRPCRoute", "grpc_routes"), ("ServiceMonitor", "service_monitors"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +113,11 @@ class _Identity:
 
 class Controller:
     def __init__(
-        self, writer: KubernetesWriter, *, analyzer: Analyzer | None = None, clock: Callable[[], datetime.datetime] = _utcnow
+        self, writer: KubernetesWriter, *, analyzer: Analyzer | None = None, clock: Callable[[], datetime.datetime] = _utcnow,
+        storage_image: str = constants.DEFAULT_STORAGE_IMAGE,
     ) -> None:
         self.writer = writer
+        self.storage_image = storage_image
         self.analyzer = analyzer or Analyzer()
         self.clock = clock
         # What this process last wrote (resourceVersion, status, the generation it was written for), so that
@@ -280,12 +294,15 @@ class Controller:
         """What the pass decides from; `children` holds only what this object owns (see `_owned`)."""
         services = list(children.services)
         routing = [("Service", str(service["name"])) for service in services if service.get("name") != resource.name]
+        routes = [("HTTPRoute", str(route["name"])) for route in children.http_routes] + [("GRPCRoute", str(route["name"])) for route in children.grpc_routes]
         if routing:
-            # Revision Services exist only beside the gatewayAPI routes, whose watch records only deletions.
-            routing += [("HTTPRoute", f"{resource.name}-http"), ("GRPCRoute", f"{resource.name}-grpc")]
+            # Revision Services exist only beside the gatewayAPI routes; their watch may not have started yet
+            # (kopf watches a kind once its CRD is served), so they are named even where none is seen.
+            routes += [("HTTPRoute", f"{resource.name}-http"), ("GRPCRoute", f"{resource.name}-grpc")]
+        routing += sorted(set(routes))
         pods = list(children.pods)
         observations = observe.observations_from(
-            deployments=list(children.deployments), pods=pods, autoscaler_exists=children.autoscaler_hash is not None, routing_children=routing
+            deployments=list(children.deployments), pods=pods, autoscaler_exists=bool(list(children.autoscalers)), routing_children=routing
         )
         desired = resource.revision
         if rollout.pods_to_place(resource, observations, desired=desired):
@@ -293,11 +310,16 @@ class Controller:
             stable_hash = str((resource.status.get("stableRevision") or {}).get("hash", ""))
 
             def of_revision(revision: str) -> Callable[[Mapping[str, Any]], bool]:
+                # Made by our own Deployment of that revision: a look-alike's GPUs are neither ours to give back nor to place.
+                deployments = {str(d["name"]) for d in children.deployments if d.get("revision") == revision}
+
                 def matches(pod: Mapping[str, Any]) -> bool:
                     metadata = pod.get("metadata") or {}
                     labels = metadata.get("labels") or {}
                     return bool(metadata.get("namespace") == resource.namespace and labels.get(constants.LABEL_MODEL_DEPLOYMENT) == resource.name
-                                and labels.get(constants.LABEL_REVISION) == revision)
+                                and labels.get(constants.LABEL_REVISION) == revision
+                                and drift.made_by(replica_set=drift.replica_set_of(pod), template_hash=labels.get(observe.POD_TEMPLATE_HASH_LABEL),
+                                                  deployments=deployments))
 
                 return matches
 
@@ -351,38 +373,55 @@ class Controller:
     def _owned(self, resource: ModelDeployment, children: ChildState, *, now: datetime.datetime) -> tuple[ChildState, set[tuple[str, str]]]:
         """The children whose controlling owner reference names this object's uid, and the names of the
         others that carry its labels: a child of a former object of the same name, or someone's own
-        Deployment. Those are never scaled, deleted or applied over (adopted), and are reported once."""
-        owned: dict[str, list[Mapping[str, Any]]] = {"Deployment": [], "Service": []}
+        object. Those are never scaled, deleted or applied over (adopted), and are reported once.
+
+        Pods are ours when our own Deployments' ReplicaSets made them; the others are left out of every
+        count, capacity check and scrape, and reported once too."""
+        owned: dict[str, list[Mapping[str, Any]]] = {field: [] for _, field in CHILD_FIELDS}
         strangers: set[tuple[str, str]] = set()
-        for kind, summaries in (("Deployment", children.deployments), ("Service", children.services)):
-            for summary in summaries:
+        for kind, field in CHILD_FIELDS:
+            for summary in getattr(children, field):
                 if summary.get("ownerUid") == resource.uid:
-                    owned[kind].append(summary)
+                    owned[field].append(summary)
                 else:
                     strangers.add((kind, str(summary.get("name"))))
+        deployments = {str(summary["name"]) for summary in owned["deployments"]}
+        pods: list[Mapping[str, Any]] = []
+        foreign_pods: set[tuple[str, str]] = set()
+        for pod in children.pods:
+            if drift.made_by(replica_set=pod.get("replicaSet"), template_hash=pod.get("templateHash"), deployments=deployments):
+                pods.append(pod)
+            elif not drift.made_by(replica_set=pod.get("replicaSet"), template_hash=pod.get("templateHash"),
+                                   deployments={f"{resource.name}-{pod.get('revision')}"}):
+                # Not even named like one of ours. A pod whose ReplicaSet is named for one of our revisions may
+                # belong to a Deployment the watch has not shown yet, or is still deleting: left out, not reported.
+                foreign_pods.add(("Pod", str(pod.get("name"))))
         key = (resource.namespace, resource.name)
         with self._lock:
             reported = self._foreign_reported[key]
-            new = sorted(strangers - reported)
-            reported.intersection_update(strangers)  # one that comes back later is reported again
+            new = sorted((strangers | foreign_pods) - reported)
+            reported.intersection_update(strangers | foreign_pods)  # one that comes back later is reported again
             reported.update(new)
         for kind, name in new:
-            message = f"{kind} {name} has the labels of {resource.name} but is not owned by it (uid {resource.uid}): left alone"
+            if kind == "Pod":
+                message = f"Pod {name} has the labels of {resource.name} but was not made by its Deployments: not counted or scraped"
+            else:
+                message = f"{kind} {name} has the labels of {resource.name} but is not owned by it (uid {resource.uid}): left alone"
             logger.warning("%s/%s: %s", resource.namespace, resource.name, message)
             self.writer.emit_event(resource, Event("Warning", "ForeignChild", message), now=now)
-        return dataclasses.replace(children, deployments=owned["Deployment"], services=owned["Service"]), strangers
+        return dataclasses.replace(children, pods=pods, **owned), strangers
 
     def _reconcile_once(self, resource: ModelDeployment, children: ChildState) -> Plan:
         now = self.clock()
         children, strangers = self._owned(resource, children, now=now)
         observations = self._observe(resource, children, now=now)
-        plan = reconcile.plan(resource, observations, now=now)
+        plan = reconcile.plan(resource, observations, now=now, storage_image=self.storage_image)
         plan = dataclasses.replace(plan, status=failures.succeeded(plan.status, generation=resource.generation, now=now))
-        live_children: dict[tuple[str, str], Mapping[str, Any]] = {("Deployment", str(d["name"])): d for d in children.deployments}
-        for service in children.services:
-            live_children[("Service", str(service["name"]))] = service
+        # Every kind alike: what was applied (the hash) and who changed it since (managedFields).
+        live_children: dict[tuple[str, str], Mapping[str, Any]] = {
+            (kind, str(summary["name"])): summary for kind, field in CHILD_FIELDS for summary in getattr(children, field)
+        }
         live_hashes: dict[tuple[str, str], str | None] = {child: summary.get("appliedHash") for child, summary in live_children.items()}
-        live_hashes[("HorizontalPodAutoscaler", resource.name)] = children.autoscaler_hash
         key = (resource.namespace, resource.name)
         with self._lock:
             applied = self._applied[key]
@@ -417,6 +456,8 @@ class Controller:
         for action in plan.scale:
             self.writer.scale(namespace=resource.namespace, action=action)
         for reference in plan.delete:
+            if (reference.kind, reference.name) in strangers:
+                continue  # not ours to remove
             self.writer.delete(namespace=resource.namespace, reference=reference)
             with self._lock:
                 applied.pop((reference.kind, reference.name), None)

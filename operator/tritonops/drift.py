@@ -15,7 +15,7 @@ controller therefore repairs once, not on every pass (see `Controller`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from tritonops import constants
@@ -83,3 +83,25 @@ def controller_uid(body: Mapping[str, Any]) -> str | None:
         if reference.get("controller") and reference.get("kind") == constants.KIND and str(reference.get("apiVersion", "")).startswith(constants.GROUP + "/"):
             return str(reference.get("uid") or "") or None
     return None
+
+
+def replica_set_of(body: Mapping[str, Any]) -> str | None:
+    """The name of the ReplicaSet named as the controlling owner of a pod, if any."""
+    for reference in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if reference.get("controller") and reference.get("kind") == "ReplicaSet" and reference.get("apiVersion") == "apps/v1":
+            return str(reference.get("name") or "") or None
+    return None
+
+
+def made_by(*, replica_set: str | None, template_hash: str | None, deployments: Collection[str]) -> bool:
+    """Whether a pod is one of these Deployments': its controlling ReplicaSet has the name the Deployment
+    controller gives the ReplicaSets of a Deployment, `<deployment>-<pod-template-hash>`.
+
+    Labels alone would take in any pod labelled like ours (made by hand, or by another controller), and
+    count its crashes, its GPUs and its metrics as a revision's. ReplicaSets are not watched, so the name
+    stands in for their owner reference: only the Deployment controller makes a ReplicaSet of that name
+    beside a Deployment of ours (it would make another name on a collision).
+    """
+    if not replica_set or not template_hash:
+        return False
+    return replica_set.endswith(f"-{template_hash}") and replica_set.removesuffix(f"-{template_hash}") in deployments

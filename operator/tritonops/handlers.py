@@ -70,12 +70,14 @@ def _snapshot(index_name: str, key: Key) -> list[Any]:
 
 
 def _children(key: Key) -> ChildState:
-    autoscalers = _snapshot("tritonops_autoscalers", key)
     return ChildState(
         deployments=_snapshot("tritonops_deployments", key),
         pods=_snapshot("tritonops_pods", key),
         services=_snapshot("tritonops_services", key),
-        autoscaler_hash=autoscalers[0] if autoscalers else None,
+        autoscalers=_snapshot("tritonops_autoscalers", key),
+        http_routes=_snapshot("tritonops_http_routes", key),
+        grpc_routes=_snapshot("tritonops_grpc_routes", key),
+        service_monitors=_snapshot("tritonops_service_monitors", key),
     )
 
 
@@ -141,16 +143,36 @@ def tritonops_deployments(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]
     return {key: observe.deployment_summary(body)} if key else None
 
 
+def _child_index(body: kopf.Body) -> dict[Key, dict[str, Any]] | None:
+    key = observe.owner_key(body)
+    return {key: observe.child_summary(body)} if key else None
+
+
 @kopf.index("", "v1", "services", labels=MANAGED)
 def tritonops_services(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
-    key = observe.owner_key(body)
-    return {key: observe.service_summary(body)} if key else None
+    return _child_index(body)
 
 
 @kopf.index("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
-def tritonops_autoscalers(body: kopf.Body, **_: Any) -> dict[Key, str | None] | None:
-    key = observe.owner_key(body)
-    return {key: observe.applied_hash(body)} if key else None
+def tritonops_autoscalers(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
+    return _child_index(body)
+
+
+# Routes and ServiceMonitors exist only where their CRDs do: kopf lists and watches them once the API
+# serves them (it watches CustomResourceDefinitions for that); until then these indexes stay empty.
+@kopf.index("gateway.networking.k8s.io", "v1", "httproutes", labels=MANAGED)
+def tritonops_http_routes(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
+    return _child_index(body)
+
+
+@kopf.index("gateway.networking.k8s.io", "v1", "grpcroutes", labels=MANAGED)
+def tritonops_grpc_routes(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
+    return _child_index(body)
+
+
+@kopf.index("monitoring.coreos.com", "v1", "servicemonitors", labels=MANAGED)
+def tritonops_service_monitors(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]] | None:
+    return _child_index(body)
 
 
 @kopf.index("", "v1", "pods", labels=MANAGED)
@@ -188,55 +210,53 @@ async def deployment_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any)
     runtime.queue.add(key)
 
 
-def _recreate_if_deleted(event: kopf.RawEvent, body: kopf.Body, *, kind: str) -> None:
-    """Children whose live state is not read (HPAs, routes, ServiceMonitors): a deletion is the event
-    that needs work, and the owner's next pass applies the child again."""
+def _child_event(event: kopf.RawEvent, body: kopf.Body, *, kind: str) -> None:
+    """A Service, HPA, route or ServiceMonitor changed: a deletion needs the child applied again, and a
+    change needs a pass only when another field manager owns fields in it now (a hand's edit, or
+    someone's own object of that name). Our own applies change them too, and need nothing."""
     key = observe.owner_key(body)
-    if event.get("type") == "DELETED" and key is not None and runtime.controller is not None:
-        runtime.controller.child_deleted(key, kind=kind, name=body["metadata"]["name"])
+    if key is None or runtime.controller is None:
+        return
+    name = body["metadata"]["name"]
+    if event.get("type") == "DELETED":
+        runtime.controller.child_deleted(key, kind=kind, name=name)
+        runtime.queue.add(key)
+        return
+    summary = observe.child_summary(body)
+    changed = runtime.controller.child_changed(key, kind=kind, name=name, summary=summary)
+    if changed and summary["foreignFields"]:
         runtime.queue.add(key)
 
 
 @kopf.on.event("", "v1", "services", labels=MANAGED)
 async def service_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
-    key = observe.owner_key(body)
-    if key is None or runtime.controller is None:
-        return
-    if event.get("type") == "DELETED":
-        _recreate_if_deleted(event, body, kind="Service")
-        return
-    summary = observe.service_summary(body)
-    changed = runtime.controller.child_changed(key, kind="Service", name=body["metadata"]["name"], summary=summary)
-    # Our own applies change the Service too; only a hand's change (fields another manager owns now) needs a pass.
-    if changed and summary["foreignFields"]:
-        runtime.queue.add(key)
+    _child_event(event, body, kind="Service")
 
 
 @kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers", labels=MANAGED)
 async def autoscaler_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
-    _recreate_if_deleted(event, body, kind="HorizontalPodAutoscaler")
+    _child_event(event, body, kind="HorizontalPodAutoscaler")
 
 
-# Routes and ServiceMonitors exist only where their CRDs do: kopf watches them once the API serves them
-# (it watches CustomResourceDefinitions for that), and a deleted route is an outage until it is back.
+# A deleted route is an outage until it is back; a route edited by hand sends traffic where no step asked.
 @kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=MANAGED)
 async def http_route_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
-    _recreate_if_deleted(event, body, kind="HTTPRoute")
+    _child_event(event, body, kind="HTTPRoute")
 
 
 @kopf.on.event("gateway.networking.k8s.io", "v1", "grpcroutes", labels=MANAGED)
 async def grpc_route_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
-    _recreate_if_deleted(event, body, kind="GRPCRoute")
+    _child_event(event, body, kind="GRPCRoute")
 
 
 @kopf.on.event("monitoring.coreos.com", "v1", "servicemonitors", labels=MANAGED)
 async def service_monitor_event(event: kopf.RawEvent, body: kopf.Body, **kwargs: Any) -> None:
     _capture(kwargs)
-    _recreate_if_deleted(event, body, kind="ServiceMonitor")
+    _child_event(event, body, kind="ServiceMonitor")
 
 
 @kopf.on.event("", "v1", "pods", labels=MANAGED)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tritonops import constants, drift
-from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, UnschedulablePod
+from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, ServedContent, UnschedulablePod
 from tritonops.redaction import redact
 
+# The label the Deployment controller gives every pod and ReplicaSet of one pod template.
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 # Words in a dead Triton's last log lines (the termination message) that mean the model never loaded.
 _LOAD_FAILURE_MARKERS = ("failed to load", "load failed", "failed to initialize", "unable to load", "no model version was found")
 
@@ -40,7 +43,9 @@ def ownership_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"ownerUid": drift.controller_uid(body), "foreignFields": drift.foreign_paths(body)}
 
 
-def service_summary(body: Mapping[str, Any]) -> dict[str, Any]:
+def child_summary(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pass reads of a Service, an HPA, a route or a ServiceMonitor: what we applied, whose it is,
+    and which fields other managers own (its drift)."""
     return {"name": body.get("metadata", {}).get("name"), "appliedHash": applied_hash(body), **ownership_summary(body)}
 
 
@@ -61,6 +66,41 @@ def unschedulable_summary(body: Mapping[str, Any]) -> dict[str, Any] | None:
 # come, so waiting for one would leave only the progress deadline.
 _IMAGE_WAITING_REASONS = ("ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ImageInspectError")
 _START_WAITING_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreCreateHookError", "PreStartHookError")
+
+
+def _storage_status(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    statuses = (body.get("status") or {}).get("initContainerStatuses") or []
+    return next((s for s in statuses if s.get("name") == constants.STORAGE_CONTAINER_NAME), None)
+
+
+def _storage_failure(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The model-storage init container could not copy the model: its own message names the repository."""
+    container = _storage_status(body)
+    if container is None:
+        return None
+    state, last = container.get("state") or {}, container.get("lastState") or {}
+    waiting = state.get("waiting") or {}
+    if waiting.get("reason") in _IMAGE_WAITING_REASONS or waiting.get("reason") in _START_WAITING_REASONS:
+        return {"reason": "ModelStorageUnreadable",
+                "message": f"the model-storage container cannot start: {waiting.get('reason')}: {str(waiting.get('message') or '')[:300]}"}
+    for terminated in (state.get("terminated"), last.get("terminated")):
+        if terminated and terminated.get("exitCode", 0) != 0:
+            message = str(terminated.get("message") or f"the model-storage container exited with code {terminated.get('exitCode')}")
+            return {"reason": "ModelStorageUnreadable", "message": message.strip()[:600]}
+    return None
+
+
+def served_digest(body: Mapping[str, Any]) -> str | None:
+    """The content digest the model-storage container wrote when it copied the model, if it finished."""
+    container = _storage_status(body)
+    terminated = ((container or {}).get("state") or {}).get("terminated") or {}
+    if terminated.get("exitCode") != 0:
+        return None
+    try:
+        digest = json.loads(str(terminated.get("message") or "")).get("digest")
+    except (ValueError, AttributeError):
+        return None
+    return str(digest) if isinstance(digest, str) and digest.startswith("sha256:") else None
 
 
 def _failure(body: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -110,9 +150,13 @@ def pod_summary(body: Mapping[str, Any]) -> dict[str, Any]:
         "revision": (metadata.get("labels") or {}).get(constants.LABEL_REVISION),
         "ip": status.get("podIP"),
         "ready": ready and not leaving,
-        "failure": None if leaving else _redacted(_failure(body)),
+        "failure": None if leaving else _redacted(_storage_failure(body) or _failure(body)),
+        "servedDigest": None if leaving else served_digest(body),
         "unschedulable": unschedulable["message"] if unschedulable else None,
         "leaving": leaving,
+        # Who made it: only pods of our own Deployments' ReplicaSets are counted and scraped (drift.made_by).
+        "replicaSet": drift.replica_set_of(body),
+        "templateHash": (metadata.get("labels") or {}).get(POD_TEMPLATE_HASH_LABEL),
     }
 
 
@@ -156,6 +200,11 @@ def observations_from(
             if p.get("failure")
         ],
         autoscaler_exists=autoscaler_exists,
+        served=[
+            ServedContent(pod=str(p["name"]), revision=str(p["revision"]), digest=str(p["servedDigest"]))
+            for p in pods
+            if p.get("servedDigest") and p.get("revision")
+        ],
         routing_children=list(routing_children),
         leaving=leaving,
     )

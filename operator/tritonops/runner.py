@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import kopf
 import prometheus_client
 
-from tritonops import handlers
+from tritonops import constants, handlers
 from tritonops.analyzer import Analyzer
 from tritonops.handlers import WORKER_THREADS
 from tritonops.controller import Controller
@@ -43,6 +43,8 @@ class RunOptions:
     leader_election_name: str = "tritonops-leader"
     leader_election_identity: str = ""
     leader_election_timings: Timings = Timings()
+    # The image of the model-storage init container (the operator's own).
+    storage_image: str = constants.DEFAULT_STORAGE_IMAGE
 
 
 class _JsonFormatter(logging.Formatter):
@@ -90,7 +92,7 @@ def run(options: RunOptions) -> None:
     client = api_client(options.kubeconfig)
     handlers.runtime.api_configuration = client.configuration  # type: ignore[attr-defined]
     handlers.runtime.controller = Controller(
-        KubernetesWriter(client), analyzer=Analyzer(scrape_networks=options.scrape_networks)  # type: ignore[arg-type]
+        KubernetesWriter(client), analyzer=Analyzer(scrape_networks=options.scrape_networks), storage_image=options.storage_image  # type: ignore[arg-type]
     )
     handlers.runtime.resync_seconds = options.resync_seconds
     if options.leader_election:

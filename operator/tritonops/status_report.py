@@ -196,6 +196,12 @@ def _overview(body: Mapping[str, Any]) -> Table:
             rollout.append(f"  {failed_analyses} failed {'analysis' if failed_analyses == 1 else 'analyses'}", style="red")
         grid.add_row("Rollout", rollout)
     grid.add_row("Paused", Text("yes", style="bold yellow") if is_paused(body) else Text("no"))
+    for entry in _sequence(status.get("servedDigests")):
+        item = _mapping(entry)
+        served = Text(f"{item.get('revision')} version {item.get('version')}: {item.get('digest')}")
+        if item.get("changedTo"):
+            served.append(f"  changed to {item['changedTo']}", style="bold red")
+        grid.add_row("Serves", served)
 
     replicas, ready = _integer(status.get("replicas")), _integer(status.get("readyReplicas"))
     if status.get("readyText"):
@@ -250,7 +256,9 @@ def _history(status: Mapping[str, Any]) -> Table | None:
     if not entries:
         return None
     table = Table(title="History", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
-    for column in ("Hash", "Version", "Outcome", "At", "Reason"):
+    # The digest column only where the content was recorded (object-store repositories).
+    digests = any(_mapping(entry).get("digest") for entry in entries)
+    for column in ("Hash", "Version", "Outcome", "At", "Reason", *(("Digest",) if digests else ())):
         table.add_column(column)
     for entry in entries:
         item = _mapping(entry)
@@ -261,6 +269,7 @@ def _history(status: Mapping[str, Any]) -> Table | None:
             _text(outcome, _RESULT_STYLES.get(str(outcome), "")),
             _text(item.get("at")),
             _text(item.get("reason")),
+            *((_text(item.get("digest")),) if digests else ()),
         )
     return table
 

@@ -256,7 +256,7 @@ NAMESPACED_GRANTS = (
     | _grants("", "services", "list watch create patch delete")
     | _grants("autoscaling", "horizontalpodautoscalers", "list watch create patch delete")
     | _grants("", "pods", "list watch")
-    | _grants("", "events", "create")
+    | _grants("", "events", "create patch")  # an aggregated repeat patches the count
     # Routes and ServiceMonitors are watched too, so that one deleted by hand is created again.
     | _grants("gateway.networking.k8s.io", "httproutes grpcroutes", "create patch delete list watch")
     | _grants("monitoring.coreos.com", "servicemonitors", "create patch delete list watch")

@@ -133,3 +133,74 @@ def test_a_deployment_with_our_labels_but_not_owned_is_left_alone(kube_client: c
     assert kept.metadata.deletion_timestamp is None and kept.spec.replicas == 0
     assert event_reasons(kube_client, namespace, "owner").count("ForeignChild") == 1, "said once"
     assert read(kube_client, namespace, "owner")["status"]["phase"] == "Ready"
+
+
+AUTOSCALING = {"enabled": True, "minReplicas": 1, "maxReplicas": 3,
+               "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}
+
+
+def test_an_autoscaler_edited_by_hand_is_put_back(
+    kube_client: client.ApiClient, namespace: str, cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    create(kube_client, namespace, model_deployment("bounded", server={"gpu": {"count": 0}}, autoscaling=AUTOSCALING))
+    wait_phase(kube_client, namespace, "bounded", "Ready")
+    autoscaling = client.AutoscalingV2Api(kube_client)
+    wait_until(lambda: _exists(lambda: autoscaling.read_namespaced_horizontal_pod_autoscaler("bounded", namespace)),
+               description="the HPA", timeout_seconds=30)
+    # kubectl returns once its patch is stored: any 3 read after it is the operator's repair.
+    kubectl(cluster.kubeconfig, "patch", "hpa/bounded", "-n", namespace, "--type=merge", '-p={"spec": {"maxReplicas": 9}}')
+    wait_until(lambda: autoscaling.read_namespaced_horizontal_pod_autoscaler("bounded", namespace).spec.max_replicas == 3,
+               description="the operator to put maxReplicas back to 3", timeout_seconds=PROMPT_SECONDS)
+    managers = {entry.manager for entry in autoscaling.read_namespaced_horizontal_pod_autoscaler("bounded", namespace).metadata.managed_fields
+                if entry.fields_v1 and "f:maxReplicas" in json.dumps(entry.fields_v1)}
+    assert managers == {constants.FIELD_MANAGER}, "maxReplicas is ours again"
+    _no_more_applies(operator)
+
+
+def test_a_route_weight_edited_by_hand_is_put_back(
+    kube_client: client.ApiClient, namespace: str, cluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    install_gateway_api_crds(cluster.kubeconfig, kube_client)
+    traffic = {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "inference"}]}}
+    create(kube_client, namespace, model_deployment("weighted", server={"gpu": {"count": 0}}, traffic=traffic))
+    wait_phase(kube_client, namespace, "weighted", "Ready")
+    custom = client.CustomObjectsApi(kube_client)
+
+    def weights() -> list[int] | None:
+        route = _exists(lambda: custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", namespace, "httproutes", "weighted-http"))
+        return None if route is None else [backend["weight"] for backend in route["spec"]["rules"][0]["backendRefs"]]
+
+    wait_until(lambda: weights() == [100], description="the HTTPRoute at weight 100", timeout_seconds=30)
+    wait_until(lambda: _watching(cluster, "httproutes"), description="the operator to watch HTTPRoutes", timeout_seconds=30)
+    patch = json.dumps([{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 0}])
+    kubectl(cluster.kubeconfig, "patch", "httproute/weighted-http", "-n", namespace, "--type=json", f"-p={patch}")
+    wait_until(lambda: weights() == [100], description="the operator to put the weight back to 100", timeout_seconds=PROMPT_SECONDS)
+    _no_more_applies(operator)
+
+
+def test_an_autoscaler_of_our_name_but_not_owned_is_left_alone(kube_client: client.ApiClient, namespace: str) -> None:
+    autoscaling = client.AutoscalingV2Api(kube_client)
+    stranger = {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "unscaled", "labels": {constants.LABEL_MODEL_DEPLOYMENT: "unscaled", constants.LABEL_MANAGED_BY: constants.MANAGER_NAME}},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "elsewhere"}, "minReplicas": 1, "maxReplicas": 2},
+    }
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(namespace, stranger)
+    # Autoscaling off: an HPA of this name that were ours would be deleted.
+    create(kube_client, namespace, model_deployment("unscaled", server={"gpu": {"count": 0}}))
+    wait_phase(kube_client, namespace, "unscaled", "Ready")
+    wait_until(lambda: "ForeignChild" in event_reasons(kube_client, namespace, "unscaled"),
+               description="the operator to report the HPA it does not own", timeout_seconds=PROMPT_SECONDS)
+    time.sleep(3)
+    kept = autoscaling.read_namespaced_horizontal_pod_autoscaler("unscaled", namespace)
+    assert kept.metadata.deletion_timestamp is None and kept.spec.scale_target_ref.name == "elsewhere"
+    assert event_reasons(kube_client, namespace, "unscaled").count("ForeignChild") == 1, "said once"
+
+
+def _exists(read_object: Any) -> Any:
+    try:
+        return read_object()
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise

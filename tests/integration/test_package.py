@@ -5,6 +5,7 @@ real tritonserver. Bad models and inputs exit 2 with one line on stderr."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from tritonops import cli
+from tritonops.golden import compare, golden_set, record
 from tritonops.devcluster.triton import TritonServer
 
 # torch.jit.load and torch.jit.trace warn that TorchScript is deprecated; it is what Triton's PyTorch backend loads.
@@ -151,7 +153,7 @@ def test_torchscript_layout_from_a_factory(models: pathlib.Path, tmp_path: pathl
     assert status == 0, err
     assert "packaged classifier version 1 (pytorch_libtorch, max_batch_size 8, dynamic batching)" in out
     directory = tmp_path / "repo" / "classifier"
-    assert sorted(str(path.relative_to(directory)) for path in directory.rglob("*")) == ["1", "1/model.pt", "config.pbtxt"]
+    assert sorted(str(path.relative_to(directory)) for path in directory.rglob("*")) == ["1", "1/model.pt", "config.pbtxt", "golden-1.json"]
 
     config = read_config(directory)
     assert (config.name, config.platform, config.max_batch_size) == ("classifier", "pytorch_libtorch", 8)
@@ -218,7 +220,7 @@ def test_python_backend_layout_answers_like_torch_from_tritonserver(
     status, _, err = package(capsys, "models:ranker", "-e", "int64:2x5", "-e", "float32:2x1", "--format", "python", "-o", str(repository))
     assert status == 0, err
     directory = repository / "ranker"
-    assert sorted(str(path.relative_to(directory)) for path in directory.rglob("*")) == ["1", "1/model.pt", "1/model.py", "config.pbtxt"]
+    assert sorted(str(path.relative_to(directory)) for path in directory.rglob("*")) == ["1", "1/model.pt", "1/model.py", "config.pbtxt", "golden-1.json"]
     config = read_config(directory)
     assert (config.backend, config.platform, config.max_batch_size) == ("python", "", 8)
 
@@ -239,6 +241,44 @@ def test_python_backend_layout_answers_like_torch_from_tritonserver(
     np.testing.assert_allclose(answer.as_numpy("OUTPUT__0"), want_scores.numpy(), rtol=1e-5, atol=1e-6)
     # Triton gives the reshaped output its declared dims back: [batch, 1].
     np.testing.assert_array_equal(answer.as_numpy("OUTPUT__1"), want_best.numpy().reshape(3, 1))
+
+    # The golden set holds torch's answers to the example inputs (batch 2 and the grown batch 3), and the
+    # real tritonserver answers the same to the same inputs.
+    golden = golden_set.parse((directory / "golden-1.json").read_text())
+    assert (golden.model, golden.version, [case.name for case in golden.cases]) == ("ranker", 1, ["batch 2", "batch 3"])
+    assert golden.cases[0].inputs["INPUT__0"].shape == (2, 5)
+    assert golden.cases[0].outputs["OUTPUT__1"].shape == (2, 1)
+    recorded = record.record(url=f"http://{server.address}:{server.http_port}", model="ranker", version=1,
+                             cases=[(case.name, dict(case.inputs)) for case in golden.cases])
+    for want, got in zip(golden.cases, recorded.cases):
+        assert set(got.outputs) == set(want.outputs) == {"OUTPUT__0", "OUTPUT__1"}
+        for name, expected in want.outputs.items():
+            result = compare.compare(actual=got.outputs[name], expected=expected, tolerance=compare.Tolerance(absolute=1e-6, relative=1e-5))
+            assert result.matches, f"{want.name} {name}: {result.reason}"
+    # The model's own answers, not a copy of the golden set: other inputs change them.
+    weight = golden.cases[0].inputs["INPUT__1"]
+    wrong = {"INPUT__0": golden.cases[0].inputs["INPUT__0"],
+             "INPUT__1": golden_set.Tensor(weight.datatype, weight.shape, tuple(float(value) * 2 + 1 for value in weight.data))}
+    answered = record.record(url=f"http://{server.address}:{server.http_port}", model="ranker", version=1, cases=[("doubled", wrong)])
+    assert not compare.compare(actual=answered.cases[0].outputs["OUTPUT__0"], expected=golden.cases[0].outputs["OUTPUT__0"],
+                               tolerance=compare.Tolerance(absolute=1e-6, relative=1e-5)).matches
+
+    # `tritonops golden record` writes the same answers as a golden set file.
+    inputs_file = tmp_path / "inputs.json"
+    inputs_file.write_text(json.dumps({"cases": [
+        {"name": case.name, "inputs": {name: golden_set.tensor_json(tensor) for name, tensor in case.inputs.items()}} for case in golden.cases
+    ]}))
+    output = tmp_path / "recorded.json"
+    assert cli.main(["golden", "record", "--url", f"http://{server.address}:{server.http_port}", "--model", "ranker", "--version", "1",
+                     "--inputs", str(inputs_file), "-o", str(output)]) == 0
+    from_file = golden_set.parse(output.read_text())
+    for want, got in zip(golden.cases, from_file.cases):
+        for name, expected in want.outputs.items():
+            assert compare.compare(actual=got.outputs[name], expected=expected, tolerance=compare.Tolerance(absolute=1e-6, relative=1e-5)).matches
+    # An unknown model is one line and exit 1, not a traceback.
+    assert cli.main(["golden", "record", "--url", f"http://{server.address}:{server.http_port}", "--model", "absent", "--version", "1",
+                     "--inputs", str(inputs_file), "-o", str(tmp_path / "absent.json")]) == 1
+    assert "absent" in capsys.readouterr().err
 
 
 def test_a_model_returning_a_list_of_half_tensors(models: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:

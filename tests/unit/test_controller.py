@@ -405,3 +405,220 @@ def test_an_owned_leftover_deployment_is_still_deleted() -> None:
     leftover = {**live, "name": "resnet-0ld0ld00", "revision": "0ld0ld00", "appliedHash": None}
     controller.reconcile(_body(resource_version="102", status=status), ChildState(deployments=[live, leftover], **extra))
     assert [call[1].name for call in writer.calls if call[0] == "delete"] == ["resnet-0ld0ld00"]
+
+
+# -- drift and ownership of every child kind, and pods by their owner --------------------------------
+
+EVERY_KIND_SPEC = {
+    "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 4},
+    "traffic": {"router": "gatewayAPI", "gatewayAPI": {"parentRefs": [{"name": "gw"}]}},
+    "monitoring": {"serviceMonitor": True},
+}
+# Where the watches put each kind's summaries (observe.child_summary) in a ChildState.
+CHILD_FIELDS = {"Service": "services", "HorizontalPodAutoscaler": "autoscalers", "HTTPRoute": "http_routes", "GRPCRoute": "grpc_routes",
+                "ServiceMonitor": "service_monitors"}
+# What `kubectl patch` of each kind takes over: the HPA's bounds, a route's (atomic) rules, the monitor's endpoints.
+HAND_EDITS = {"HorizontalPodAutoscaler": (("spec", "maxReplicas"),), "HTTPRoute": (("spec", "rules"),), "GRPCRoute": (("spec", "rules"),),
+              "ServiceMonitor": (("spec", "endpoints"),)}
+
+
+class ServingWriter(RecordingWriter):
+    """A cluster that serves ServiceMonitor (prometheus-operator's CRD is installed)."""
+
+    def serves(self, *, api_version: str, plural: str) -> bool:
+        return True
+
+
+def _every_kind_body(resource_version: str = "50", status: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = model_deployment_body(EVERY_KIND_SPEC, status=status)
+    body["metadata"]["resourceVersion"] = resource_version
+    return body
+
+
+def _live(plan: Any, *, owner: str | None = UID, foreign: dict[str, tuple[Any, ...]] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The ChildState fields the watches would hold once every child of `plan` is applied (owned by `owner`)."""
+    children: dict[str, list[dict[str, Any]]] = {"deployments": [], **{field: [] for field in CHILD_FIELDS.values()}}
+    for manifest in plan.apply:
+        kind, name = str(manifest["kind"]), str(manifest["metadata"]["name"])
+        summary: dict[str, Any] = {"name": name, "appliedHash": manifest_hash(manifest), "ownerUid": owner, "foreignFields": (foreign or {}).get(kind, ())}
+        if kind == "Deployment":
+            summary.update(revision=manifest["metadata"]["labels"]["inference.tritonops.dev/revision"], replicas=manifest["spec"]["replicas"],
+                           readyReplicas=manifest["spec"]["replicas"], availableReplicas=manifest["spec"]["replicas"],
+                           updatedReplicas=manifest["spec"]["replicas"], caughtUp=True)
+            children["deployments"].append(summary)
+        else:
+            children[CHILD_FIELDS[kind]].append(summary)
+    return children
+
+
+def _every_kind_converged() -> tuple[ServingWriter, Any, dict[str, Any]]:
+    """The first pass's plan and the status of the object once the watches show every child in place."""
+    writer = ServingWriter()
+    first = Controller(writer, clock=lambda: NOW).reconcile(_every_kind_body(), ChildState()).plan  # type: ignore[arg-type]
+    assert first is not None
+    assert {manifest["kind"] for manifest in first.apply} == {"Deployment", *CHILD_FIELDS}
+    settled = Controller(writer, clock=lambda: NOW).reconcile(  # type: ignore[arg-type]
+        _every_kind_body(resource_version="101", status=dict(first.status)), ChildState(**_live(first))).plan
+    assert settled is not None
+    writer.calls.clear()
+    writer.events.clear()
+    return writer, first, dict(settled.status)
+
+
+def test_a_restarted_operator_writes_nothing_for_children_of_every_kind_that_are_in_place() -> None:
+    writer, first, status = _every_kind_converged()
+    # A fresh process (nothing remembered of its own writes) on an idle resync: the watches alone say it is all in place.
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    controller.reconcile(_every_kind_body(resource_version="102", status=status), ChildState(**_live(first)))
+    controller.reconcile(_every_kind_body(resource_version="102", status=status), ChildState(**_live(first)))
+    assert writer.calls == []
+
+
+@pytest.mark.parametrize("kind", sorted(HAND_EDITS))
+def test_a_child_of_any_kind_changed_by_another_manager_is_applied_again(kind: str) -> None:
+    writer, first, status = _every_kind_converged()
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    controller.reconcile(_every_kind_body(resource_version="102", status=status), ChildState(**_live(first)))
+    assert writer.calls == []
+    # The applied-hash annotation still matches: only the managedFields tell of the hand's edit.
+    controller.reconcile(_every_kind_body(resource_version="103", status=status), ChildState(**_live(first, foreign={kind: HAND_EDITS[kind]})))
+    assert writer.calls == [("apply", kind)]
+
+
+@pytest.mark.parametrize("kind", sorted(HAND_EDITS))
+def test_a_same_named_child_of_any_kind_that_we_do_not_own_is_never_applied_over_and_is_reported_once(kind: str) -> None:
+    writer, first, status = _every_kind_converged()
+    children = _live(first)
+    field = CHILD_FIELDS[kind]
+    # Someone's own object of that name and kind, with our labels and fields of its creator.
+    children[field] = [{**summary, "appliedHash": None, "ownerUid": "uid-of-another", "foreignFields": HAND_EDITS[kind]} for summary in children[field]]
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    for version in ("102", "103"):
+        controller.reconcile(_every_kind_body(resource_version=version, status=status), ChildState(**children))
+    assert [call for call in writer.calls if call[0] in ("apply", "delete", "scale")] == []
+    assert [event.reason for event in writer.events] == ["ForeignChild"]
+    assert writer.events[0].message.startswith(f"{kind} {children[field][0]['name']} ")
+
+
+def test_a_same_named_autoscaler_that_we_do_not_own_is_not_deleted() -> None:
+    writer = RecordingWriter()
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    stranger = {"name": "resnet", "appliedHash": None, "ownerUid": None, "foreignFields": (("spec", "maxReplicas"),)}
+    controller.reconcile(_body(), ChildState(autoscalers=[stranger]))
+    assert [call for call in writer.calls if call[0] == "delete"] == []
+    assert [event.reason for event in writer.events].count("ForeignChild") == 1
+    # Our own leftover HPA (autoscaling was turned off) still goes.
+    writer.calls.clear()
+    controller.reconcile(_body(), ChildState(autoscalers=[{**stranger, "ownerUid": UID}]))
+    assert [call[1].kind for call in writer.calls if call[0] == "delete"] == ["HorizontalPodAutoscaler"]
+
+
+def _crashing_pod(*, replica_set: str | None, template_hash: str | None, revision: str) -> dict[str, Any]:
+    return {"name": "look-alike", "revision": revision, "ip": "127.77.0.9", "ready": False, "leaving": False, "unschedulable": None,
+            "failure": {"reason": "CanaryCrashed", "message": "Triton exited with code 1, 3 restart(s)"},
+            "replicaSet": replica_set, "templateHash": template_hash}
+
+
+@pytest.mark.parametrize(("replica_set", "template_hash", "counted"), [
+    (None, None, False),  # a pod made by hand with our labels
+    ("someone-else-7d9f8b", "7d9f8b", False),  # a pod of another controller's ReplicaSet
+    ("DEPLOYMENT-7d9f8b", "5c6d7e", False),  # a ReplicaSet named like ours but not for this template hash
+    ("DEPLOYMENT-7d9f8b", "7d9f8b", True),  # ours: the Deployment controller names ReplicaSets so
+])
+def test_only_pods_of_our_deployments_replica_sets_count(replica_set: str | None, template_hash: str | None, counted: bool) -> None:
+    writer = RecordingWriter()
+    controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
+    plan = controller.reconcile(_body(), ChildState()).plan
+    assert plan is not None
+    deployment = next(manifest for manifest in plan.apply if manifest["kind"] == "Deployment")
+    name, revision = deployment["metadata"]["name"], deployment["metadata"]["labels"]["inference.tritonops.dev/revision"]
+    live = {"name": name, "revision": revision, "appliedHash": manifest_hash(deployment), "replicas": 1, "readyReplicas": 0,
+            "availableReplicas": 0, "updatedReplicas": 0, "caughtUp": True, "ownerUid": UID, "foreignFields": ()}
+    pod = _crashing_pod(replica_set=replica_set.replace("DEPLOYMENT", name) if replica_set else None, template_hash=template_hash, revision=revision)
+    result = controller.reconcile(_body(resource_version="101", status=dict(plan.status)), ChildState(deployments=[live], pods=[pod]))
+    assert result.plan is not None
+    # A first revision whose own pod crashes has Failed; a look-alike's crash says nothing about it.
+    assert (result.plan.status["phase"] == "Failed") is counted
+
+
+class RecordingAnalyzer:
+    def __init__(self) -> None:
+        self.pods: list[list[str]] = []
+
+    def analyse(self, resource: Any, *, stable: Any, canary: Any, pods: Any) -> None:
+        self.pods.append(sorted(str(pod["name"]) for pod in pods))
+
+    def prime(self, resource: Any, *, stable: Any, canary: Any, pods: Any) -> None:
+        self.analyse(resource, stable=stable, canary=canary, pods=pods)
+
+    def forget(self, key: Any) -> None:
+        pass
+
+
+def test_analysis_scrapes_only_pods_of_our_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tritonops.engine import rollout
+
+    monkeypatch.setattr(rollout, "analysis_due", lambda *_, **__: True)
+    resource = model_deployment()
+    canary = resource.revision.as_status()
+    stable = {"hash": "0ld0ld00", "version": "1", "image": canary["image"]}
+    status = {"phase": "Canary", "stableRevision": stable, "canaryRevision": canary, "observedGeneration": 1}
+    deployments = []
+    for revision in (stable["hash"], canary["hash"]):
+        deployments.append({"name": f"resnet-{revision}", "revision": revision, "appliedHash": None, "replicas": 1, "readyReplicas": 1,
+                            "availableReplicas": 1, "updatedReplicas": 1, "caughtUp": True, "ownerUid": UID, "foreignFields": ()})
+    ready = {"ip": "127.77.0.1", "ready": True, "leaving": False, "unschedulable": None, "failure": None, "templateHash": "7d9f8b"}
+    pods = [
+        {**ready, "name": "stable-pod", "revision": stable["hash"], "replicaSet": f"resnet-{stable['hash']}-7d9f8b"},
+        {**ready, "name": "canary-pod", "revision": canary["hash"], "replicaSet": f"resnet-{canary['hash']}-7d9f8b"},
+        {**ready, "name": "hand-made", "revision": canary["hash"], "replicaSet": None, "templateHash": None},
+        {**ready, "name": "other-replica-set", "revision": stable["hash"], "replicaSet": "elsewhere-7d9f8b"},
+    ]
+    analyzer = RecordingAnalyzer()
+    controller = Controller(RecordingWriter(), analyzer=analyzer, clock=lambda: NOW)  # type: ignore[arg-type]
+    controller.reconcile(_body(status=status), ChildState(deployments=deployments, pods=pods))
+    assert analyzer.pods == [["canary-pod", "stable-pod"]]
+
+
+class CapacityWriter(RecordingWriter):
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.pods = pods
+
+    def list_capacity_inputs(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return [], self.pods
+
+
+def test_the_capacity_check_counts_only_pods_of_our_deployments_as_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tritonops.controller import capacity
+    from tritonops.engine import rollout
+
+    resource = model_deployment({"server": {"gpu": {"count": 1}}})
+    canary = resource.revision.as_status()
+    stable = {"hash": "0ld0ld00", "version": "1", "image": canary["image"]}
+    deployments = [{"name": f"resnet-{revision}", "revision": revision, "appliedHash": None, "replicas": 1, "readyReplicas": 1,
+                    "availableReplicas": 1, "updatedReplicas": 1, "caughtUp": True, "ownerUid": UID, "foreignFields": ()}
+                   for revision in (stable["hash"], canary["hash"])]
+
+    def raw_pod(name: str, revision: str, *, owner: str | None) -> dict[str, Any]:
+        labels = {"inference.tritonops.dev/modeldeployment": "resnet", "inference.tritonops.dev/revision": revision, "pod-template-hash": "7d9f8b"}
+        references = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner, "uid": "rs-uid", "controller": True}] if owner else []
+        return {"metadata": {"name": name, "namespace": "vision", "labels": labels, "ownerReferences": references}, "spec": {}}
+
+    pods = [raw_pod("stable-pod", stable["hash"], owner=f"resnet-{stable['hash']}-7d9f8b"), raw_pod("stable-look-alike", stable["hash"], owner=None),
+            raw_pod("canary-pod", canary["hash"], owner=f"resnet-{canary['hash']}-7d9f8b"),
+            raw_pod("canary-look-alike", canary["hash"], owner="elsewhere-7d9f8b")]
+    seen: dict[str, list[str]] = {}
+
+    def room(**arguments: Any) -> Any:
+        seen["releasing"] = [pod["metadata"]["name"] for pod in arguments["pods"] if arguments["releasing"](pod)]
+        seen["placing"] = [pod["metadata"]["name"] for pod in arguments["pods"] if arguments["placing"](pod)]
+        return capacity.room(**{**arguments, "pods": []})
+
+    monkeypatch.setattr("tritonops.controller.capacity", type("Capacity", (), {"room": staticmethod(room)}))
+    monkeypatch.setattr(rollout, "pods_to_place", lambda *_, **__: 1)
+    status = {"phase": "Canary", "stableRevision": stable, "canaryRevision": canary, "observedGeneration": 1}
+    body = model_deployment_body({"server": {"gpu": {"count": 1}}}, status=status)
+    body["metadata"]["resourceVersion"] = "50"
+    Controller(CapacityWriter(pods), clock=lambda: NOW).reconcile(body, ChildState(deployments=deployments))  # type: ignore[arg-type]
+    assert seen == {"releasing": ["stable-pod"], "placing": ["canary-pod"]}

@@ -82,3 +82,32 @@ def test_controller_uid_reads_only_a_controlling_model_deployment() -> None:
     assert controller_uid({"metadata": {"ownerReferences": [{**reference, "controller": False}]}}) is None
     assert controller_uid({"metadata": {"ownerReferences": [{**reference, "kind": "ReplicaSet", "apiVersion": "apps/v1"}]}}) is None
     assert controller_uid({"metadata": {}}) is None
+
+
+def _pod(*references: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": "resnet-abc-7d9f8b-x2k4q", "labels": {"pod-template-hash": "7d9f8b"}, "ownerReferences": list(references)}}
+
+
+REPLICA_SET = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "resnet-abc-7d9f8b", "uid": "rs1", "controller": True, "blockOwnerDeletion": True}
+
+
+def test_replica_set_of_reads_only_a_controlling_replica_set() -> None:
+    from tritonops.drift import replica_set_of
+
+    assert replica_set_of(_pod(REPLICA_SET)) == "resnet-abc-7d9f8b"
+    assert replica_set_of(_pod()) is None, "a pod made by hand"
+    assert replica_set_of(_pod({**REPLICA_SET, "controller": False})) is None
+    assert replica_set_of(_pod({**REPLICA_SET, "kind": "StatefulSet"})) is None
+    assert replica_set_of(_pod({**REPLICA_SET, "apiVersion": "example.com/v1"})) is None
+
+
+def test_a_pod_is_made_by_a_deployment_when_its_replica_set_has_the_name_the_deployment_controller_gives() -> None:
+    from tritonops.drift import made_by
+
+    assert made_by(replica_set="resnet-abc-7d9f8b", template_hash="7d9f8b", deployments={"resnet-abc", "resnet-def"})
+    assert not made_by(replica_set="resnet-abc-7d9f8b", template_hash="7d9f8b", deployments={"resnet-def"}), "a Deployment not ours"
+    assert not made_by(replica_set="resnet-abc-7d9f8b", template_hash="5c6d7e", deployments={"resnet-abc"}), "another template's hash"
+    assert not made_by(replica_set=None, template_hash="7d9f8b", deployments={"resnet-abc"}), "no ReplicaSet at all"
+    assert not made_by(replica_set="resnet-abc-", template_hash="", deployments={"resnet-abc"}), "no template hash"
+    # Deployment names that are prefixes of each other are told apart by the whole name.
+    assert not made_by(replica_set="resnet-abc-x-7d9f8b", template_hash="7d9f8b", deployments={"resnet-abc"})

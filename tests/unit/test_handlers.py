@@ -152,3 +152,30 @@ def test_a_service_changed_by_hand_queues_its_owner_and_our_own_apply_does_not(r
     service["metadata"]["managedFields"].append({"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:type": {}}}})
     asyncio.run(handlers.service_event(event={"type": "MODIFIED"}, body=service))
     assert runtime.queue.get(timeout=1) == KEY
+
+
+@pytest.mark.parametrize(("handler", "kind"), [
+    (handlers.autoscaler_event, "HorizontalPodAutoscaler"), (handlers.http_route_event, "HTTPRoute"),
+    (handlers.grpc_route_event, "GRPCRoute"), (handlers.service_monitor_event, "ServiceMonitor"),
+])
+def test_any_child_changed_by_another_manager_queues_its_owner_and_our_own_apply_does_not(runtime: handlers.Runtime, handler: Any, kind: str) -> None:
+    import asyncio
+
+    runtime.controller = Controller(RecordingWriter(), clock=lambda: NOW)  # type: ignore[arg-type]
+    child = _child(kind, "resnet")
+    child["metadata"]["managedFields"] = [{"manager": "tritonops", "operation": "Apply", "fieldsV1": {"f:spec": {"f:maxReplicas": {}}}}]
+    asyncio.run(handler(event={"type": "MODIFIED"}, body=child))
+    assert runtime.queue.get(timeout=0.1) is None, "our own write: nothing to repair"
+    child["metadata"]["managedFields"].append({"manager": "kubectl-patch", "operation": "Update", "fieldsV1": {"f:spec": {"f:maxReplicas": {}}}})
+    asyncio.run(handler(event={"type": "MODIFIED"}, body=child))
+    assert runtime.queue.get(timeout=1) == KEY
+    runtime.queue.done(KEY)
+    asyncio.run(handler(event={"type": "MODIFIED"}, body=child))
+    assert runtime.queue.get(timeout=0.1) is None, "the same summary again (a status update): no pass"
+
+
+def test_every_child_kind_is_indexed_with_its_summary() -> None:
+    child = _child("HTTPRoute", "resnet-http")
+    for index in (handlers.tritonops_autoscalers, handlers.tritonops_http_routes, handlers.tritonops_grpc_routes, handlers.tritonops_service_monitors):
+        [(key, summary)] = index(body=child).items()
+        assert key == KEY and summary["name"] == "resnet-http" and "foreignFields" in summary and "ownerUid" in summary

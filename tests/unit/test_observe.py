@@ -56,7 +56,8 @@ def _pod(**container: object) -> dict[str, object]:
 
 def test_a_healthy_pod_has_no_failure() -> None:
     summary = pod_summary(_pod())
-    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "unschedulable": None, "leaving": False}
+    assert summary == {"name": "resnet-abc-1", "revision": "abc", "ip": "127.77.0.1", "ready": True, "failure": None, "servedDigest": None,
+                       "unschedulable": None, "leaving": False, "replicaSet": None, "templateHash": None}
 
 
 def test_a_restarted_pod_is_a_crash_with_its_exit_code() -> None:
@@ -118,7 +119,7 @@ def test_a_container_still_creating_is_no_failure() -> None:
 
 def test_summaries_carry_the_owner_uid_and_the_fields_other_managers_own() -> None:
     from tritonops import constants
-    from tritonops.observe import service_summary
+    from tritonops.observe import child_summary
 
     owned = {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": "resnet", "uid": "u1", "controller": True}
     scaled = {"manager": "kubectl", "operation": "Update", "subresource": "scale", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
@@ -127,4 +128,56 @@ def test_summaries_carry_the_owner_uid_and_the_fields_other_managers_own() -> No
     summary = deployment_summary(body)
     assert (summary["ownerUid"], summary["foreignFields"]) == ("u1", (("spec", "replicas"),))
     assert deployment_summary(DEPLOYMENT)["ownerUid"] is None
-    assert service_summary(body)["name"] == DEPLOYMENT["metadata"]["name"] and service_summary(body)["ownerUid"] == "u1"
+    assert child_summary(body)["name"] == DEPLOYMENT["metadata"]["name"] and child_summary(body)["ownerUid"] == "u1"
+
+
+def test_a_pod_summary_names_the_replica_set_that_made_it() -> None:
+    pod = _pod()
+    pod["metadata"]["labels"]["pod-template-hash"] = "7d9f8b"  # type: ignore[index]
+    pod["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "resnet-abc-7d9f8b", "uid": "rs1", "controller": True}]  # type: ignore[index]
+    summary = pod_summary(pod)
+    assert (summary["replicaSet"], summary["templateHash"]) == ("resnet-abc-7d9f8b", "7d9f8b")
+
+
+def test_every_other_child_kind_has_a_summary_with_its_owner_and_foreign_fields() -> None:
+    from tritonops import constants
+    from tritonops.observe import child_summary
+
+    owned = {"apiVersion": constants.API_VERSION, "kind": constants.KIND, "name": "resnet", "uid": "u1", "controller": True}
+    patched = {"manager": "kubectl-patch", "operation": "Update", "fieldsV1": {"f:spec": {"f:maxReplicas": {}}}}
+    status = {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {"f:currentReplicas": {}}}}
+    hpa = {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "resnet", "ownerReferences": [owned], "managedFields": [patched, status],
+                                                           "annotations": {constants.ANNOTATION_APPLIED_HASH: "h1"}}}
+    assert child_summary(hpa) == {"name": "resnet", "appliedHash": "h1", "ownerUid": "u1", "foreignFields": (("spec", "maxReplicas"),)}
+
+
+def _storage_pod(init: dict[str, object]) -> dict[str, object]:
+    pod = _pod()
+    status = dict(pod["status"])  # type: ignore[call-overload]
+    status["initContainerStatuses"] = [{"name": "model-storage", **init}]
+    return {**pod, "status": status}
+
+
+def test_the_storage_containers_digest_is_what_the_pod_serves() -> None:
+    message = '{"bytes": 10, "digest": "sha256:abc", "files": 2}'
+    summary = pod_summary(_storage_pod({"state": {"terminated": {"exitCode": 0, "reason": "Completed", "message": message}}}))
+    assert summary["servedDigest"] == "sha256:abc" and summary["failure"] is None
+    observed = observations_from(deployments=[], pods=[summary], autoscaler_exists=False)
+    assert [(s.pod, s.revision, s.digest) for s in observed.served] == [("resnet-abc-1", "abc", "sha256:abc")]
+
+
+def test_a_storage_container_that_fails_is_model_storage_unreadable_with_its_message_redacted() -> None:
+    message = "model storage unreadable: s3://models/repo: AccessDenied (HTTP 403): aws_secret_access_key=hunter2"
+    pod = _storage_pod({
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": message}},
+    })
+    pod["status"]["containerStatuses"] = [{"name": "triton", "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}]  # type: ignore[index]
+    failure = pod_summary(pod)["failure"]
+    assert failure["reason"] == "ModelStorageUnreadable"
+    assert "s3://models/repo: AccessDenied (HTTP 403)" in failure["message"] and "hunter2" not in failure["message"]
+
+
+def test_a_storage_container_that_cannot_start_is_model_storage_unreadable() -> None:
+    pod = _storage_pod({"state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret \"s3\" not found"}}})
+    assert pod_summary(pod)["failure"]["reason"] == "ModelStorageUnreadable"

@@ -55,7 +55,8 @@ The rules the operator needs in every namespace it manages. Each verb is one the
   create+patch: server-side apply of children (an apply that creates an object is also authorized as create);
   patch on modeldeployments: removing the one-shot promote/abort/retry annotations;
   patch on modeldeployments/status, deployments/scale: status merge patches, replica scaling;
-  delete: children of removed revisions; create on events: Kubernetes events about a ModelDeployment.
+  delete: children of removed revisions; create on events: Kubernetes events about a ModelDeployment,
+  patch on events: a repeat of one raises its count instead of making a new object (client-go's aggregation).
 No get, update, deletecollection or Secrets: the operator never reads a Secret (credentials are passed by reference).
 */}}
 {{- define "tritonops.namespacedRules" -}}
@@ -87,7 +88,7 @@ No get, update, deletecollection or Secrets: the operator never reads a Secret (
   verbs: [list, watch]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, patch]
 # traffic.router gatewayAPI: an HTTPRoute and a GRPCRoute per ModelDeployment, watched (where their CRDs
 # exist) so that a deleted one is applied again at once.
 - apiGroups: [gateway.networking.k8s.io]

@@ -30,29 +30,80 @@ class ModelStorage:
     repository_argument: str
     volumes: Sequence[Mapping[str, Any]] = ()
     mounts: Sequence[Mapping[str, Any]] = ()
-    env_from: Sequence[Mapping[str, Any]] = ()
+    init_containers: Sequence[Mapping[str, Any]] = ()
 
 
 def deployment_name(resource: ModelDeployment, revision: Revision) -> str:
     return f"{resource.name}-{revision.hash}"
 
 
-def model_storage(resource: ModelDeployment) -> ModelStorage:
-    """Translate spec.model.repository into Triton's view of it.
+# The Secret keys the model-storage container reads, each optional (an absent key is an absent variable):
+# AWS's names for s3://, the SDKs' names for gs:// and as://.
+CREDENTIAL_KEYS: Mapping[str, tuple[str, ...]] = {
+    "s3": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"),
+    "gs": ("GOOGLE_APPLICATION_CREDENTIALS_JSON",),
+    "as": ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"),
+}
+STORAGE_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
-    Volume-backed repositories mount only config.pbtxt and the requested version directory, so Triton
-    serves exactly spec.model.version whatever else the repository holds. Cloud repositories are read
-    by Triton itself; there the model's own version policy decides which versions load.
+
+def _restricted_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _storage_container(resource: ModelDeployment, *, storage_image: str) -> dict[str, Any]:
+    """The init container that copies config.pbtxt and the version directory into the pod's repository."""
+    model = resource.spec.model
+    scheme = model.repository.split("://", 1)[0]
+    container: dict[str, Any] = {
+        "name": constants.STORAGE_CONTAINER_NAME,
+        "image": storage_image,
+        "command": ["python", "-m", "tritonops.storage.fetch"],
+        "args": [
+            f"--repository={model.repository}",
+            f"--model={resource.model_name}",
+            f"--version={model.version}",
+            f"--destination={MODEL_ROOT}",
+        ],
+        "volumeMounts": [{"name": MODEL_REPOSITORY_VOLUME, "mountPath": MODEL_ROOT}],
+        # The digest on success, the reason on failure: what the operator reads from the pod's status.
+        "terminationMessagePolicy": "File",
+        "resources": thaw(STORAGE_RESOURCES),
+        "securityContext": _restricted_security_context(),
+    }
+    secret = model.credentials_secret_name
+    if secret:
+        # By reference: the values never pass through the operator, and only this container sees them.
+        container["env"] = [
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}}
+            for key in CREDENTIAL_KEYS[scheme]
+        ]
+    return container
+
+
+def model_storage(resource: ModelDeployment, *, storage_image: str = constants.DEFAULT_STORAGE_IMAGE) -> ModelStorage:
+    """Translate spec.model.repository into Triton's view of it: only config.pbtxt and spec.model.version.
+
+    Volume-backed repositories mount just those two paths read-only. Object stores are copied by the
+    model-storage init container into an emptyDir, so Triton never sees another version whatever the
+    bucket holds, and the store's credentials stay in that container.
     """
     model = resource.spec.model
     repository = model.repository
     name = resource.model_name
     version = model.version
     if repository.startswith(("s3://", "gs://", "as://")):
-        secret = model.credentials_secret_name
-        # envFrom references the Secret by name, so its values never pass through the operator.
-        env_from = [{"secretRef": {"name": secret}}] if secret else []
-        return ModelStorage(repository_argument=repository, env_from=env_from)
+        return ModelStorage(
+            repository_argument=MODEL_ROOT,
+            volumes=[{"name": MODEL_REPOSITORY_VOLUME, "emptyDir": {}}],
+            mounts=[{"name": MODEL_REPOSITORY_VOLUME, "mountPath": MODEL_ROOT, "readOnly": True}],
+            init_containers=[_storage_container(resource, storage_image=storage_image)],
+        )
     if repository.startswith("pvc://"):
         claim, _, path = repository[len("pvc://"):].partition("/")
         volume = {"name": MODEL_REPOSITORY_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
@@ -135,9 +186,9 @@ def _probe(path: str, *, period: int, failure_threshold: int, timeout: int = 5) 
     }
 
 
-def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any]:
+def pod_template(resource: ModelDeployment, revision: Revision, *, storage_image: str = constants.DEFAULT_STORAGE_IMAGE) -> dict[str, Any]:
     server = resource.spec.server
-    storage = model_storage(resource)
+    storage = model_storage(resource, storage_image=storage_image)
     container: dict[str, Any] = {
         "name": constants.SERVER_NAME,
         "image": server.image,
@@ -160,17 +211,10 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": _resources(server),
         "volumeMounts": [{"name": SHARED_MEMORY_VOLUME, "mountPath": "/dev/shm"}, *storage.mounts, *thaw(server.volume_mounts)],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "runAsNonRoot": True,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": _restricted_security_context(),
     }
     if server.env:
         container["env"] = thaw(server.env)
-    if storage.env_from:
-        container["envFrom"] = list(storage.env_from)
     pod_spec: dict[str, Any] = {
         "containers": [container],
         "volumes": [
@@ -191,6 +235,8 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
         "tolerations": _tolerations(server),
     }
     affinity = _affinity(server)
+    if storage.init_containers:
+        pod_spec["initContainers"] = [dict(init) for init in storage.init_containers]
     if affinity:
         pod_spec["affinity"] = affinity
     if server.node_selector:
@@ -209,7 +255,9 @@ def pod_template(resource: ModelDeployment, revision: Revision) -> dict[str, Any
     }
 
 
-def build_deployment(resource: ModelDeployment, revision: Revision, *, replicas: int) -> dict[str, Any]:
+def build_deployment(
+    resource: ModelDeployment, revision: Revision, *, replicas: int, storage_image: str = constants.DEFAULT_STORAGE_IMAGE
+) -> dict[str, Any]:
     revision_labels = labels.revision_labels(resource, revision=revision.hash, model_version=revision.version)
     return {
         "apiVersion": "apps/v1",
@@ -220,6 +268,6 @@ def build_deployment(resource: ModelDeployment, revision: Revision, *, replicas:
             "selector": {"matchLabels": {**labels.selector_labels(resource), constants.LABEL_REVISION: revision.hash}},
             "revisionHistoryLimit": 2,
             "progressDeadlineSeconds": resource.spec.server.startup_timeout_seconds + 60,
-            "template": pod_template(resource, revision),
+            "template": pod_template(resource, revision, storage_image=storage_image),
         },
     }

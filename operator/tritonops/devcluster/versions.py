@@ -18,6 +18,8 @@ GATEWAY_API_VERSION = "v1.6.3"
 # containerd 2.x: kubelet 1.37 drops support for containerd 1.x, so Debian's 1.6 is not an option.
 CONTAINERD_VERSION = "v2.4.2"
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
+# The S3 server of the model-storage tests: Apache-2.0 (MinIO is AGPL), one Go binary with a posix backend.
+VERSITYGW_VERSION = "v1.8.0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +88,14 @@ KUBECONFORM = GoComponent(
     ldflags="-s -w",
 )
 
+VERSITYGW = GoComponent(
+    name="versitygw",
+    module="github.com/versity/versitygw",
+    version=VERSITYGW_VERSION,
+    package="github.com/versity/versitygw/cmd/versitygw",
+    ldflags="-s -w",
+)
+
 _CONTAINERD_LDFLAGS = f"-s -w -X github.com/containerd/containerd/v2/version.Version={CONTAINERD_VERSION}"
 CONTAINERD_COMPONENTS = tuple(
     GoComponent(
@@ -107,4 +117,5 @@ ALL_COMPONENTS: tuple[GoComponent, ...] = (
     HELM,
     KUBECONFORM,
     *CONTAINERD_COMPONENTS,
+    VERSITYGW,
 )

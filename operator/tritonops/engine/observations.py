@@ -38,8 +38,17 @@ class PodFailure:
 
     name: str
     revision: str
-    reason: str  # CanaryCrashed | ModelLoadFailed | OutOfMemory | ImageUnavailable
+    reason: str  # CanaryCrashed | ModelLoadFailed | OutOfMemory | ImageUnavailable | ModelStorageUnreadable
     message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedContent:
+    """The content digest one pod's model-storage container copied (object stores only)."""
+
+    pod: str
+    revision: str
+    digest: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +75,7 @@ class Observations:
     unschedulable: Sequence[UnschedulablePod] = ()
     autoscaler_exists: bool = False
     pod_failures: Sequence[PodFailure] = ()
+    served: Sequence[ServedContent] = ()
     # Pods of each revision that are being deleted: they still hold their GPUs until they are gone.
     leaving: Mapping[str, int] = dataclasses.field(default_factory=dict)
     # Free room for the canary's pods; looked at only when the engine has pods to place (None: not looked).

@@ -7,15 +7,17 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
+from tritonops import constants
 from tritonops.desired import labels
 from tritonops.desired.autoscaler import autoscaler_name, build_autoscaler
 from tritonops.desired.deployment import build_deployment
 from tritonops.desired.revision import Revision
 from tritonops.desired.service import build_service, endpoints
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, build_service_monitor, wants_service_monitor
-from tritonops.engine import conditions, pod_counts, rollout
+from tritonops.engine import conditions, pod_counts, rollout, served_content
 from tritonops.engine.actions import ChildReference, Event, Plan, Scale
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure
+from tritonops.redaction import redact
 from tritonops.resource import ModelDeployment
 from tritonops.routers import router_for
 
@@ -117,6 +119,35 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
     )
 
 
+def _model_storage(
+    resource: ModelDeployment, observations: Observations, *, outcome: rollout.Outcome, conditions_now: list[dict[str, Any]],
+    now: datetime.datetime, events: list[Event],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ModelStorage condition and servedDigests, for object-store repositories (volumes are mounted, not copied)."""
+    if not resource.spec.model.repository.startswith(("s3://", "gs://", "as://")):
+        return [condition for condition in conditions_now if condition.get("type") != "ModelStorage"], []
+    live = {outcome.stable.hash: outcome.stable.version, resource.revision.hash: resource.revision.version}
+    if outcome.canary is not None:
+        live[outcome.canary.hash] = outcome.canary.version
+    state = served_content.track(
+        previous=list(resource.status.get("servedDigests") or []), served=observations.served, live=live, now=conditions.timestamp(now),
+    )
+    events.extend(state.events)
+    unreadable = next((f for f in observations.pod_failures if f.reason == "ModelStorageUnreadable" and f.revision == resource.revision.hash), None)
+    repository = resource.spec.model.repository
+    if unreadable is not None:
+        fields = {"status": False, "reason": "ModelStorageUnreadable", "message": f"pod {unreadable.name}: {unreadable.message}"}
+    elif state.changed:
+        fields = {"status": False, "reason": "ModelContentChanged", "message": "; ".join(state.changed)}
+    else:
+        mine = next((entry for entry in state.entries if entry["revision"] == resource.revision.hash), None)
+        fields = {"status": True, "reason": "ContentRecorded", "message": f"revision {mine['revision']} serves version {mine['version']} of {repository} as {mine['digest']}"} if mine else {
+            "status": True, "reason": "Copying", "message": f"the model-storage containers copy version {resource.revision.version} from {repository}"}
+    fields["message"] = redact(str(fields["message"]))
+    updated = conditions.set_condition(conditions_now, type="ModelStorage", generation=resource.generation, now=now, **fields)  # type: ignore[arg-type]
+    return updated, state.entries
+
+
 def outcome_of(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> rollout.Outcome:
     revision = resource.revision
     stable_status = resource.status.get("stableRevision")
@@ -128,7 +159,9 @@ def outcome_of(resource: ModelDeployment, observations: Observations, *, now: da
     return rollout.advance(resource, observations, desired=revision, stable=Revision.from_status(stable_status), now=now)
 
 
-def plan(resource: ModelDeployment, observations: Observations, *, now: datetime.datetime) -> Plan:
+def plan(
+    resource: ModelDeployment, observations: Observations, *, now: datetime.datetime, storage_image: str = constants.DEFAULT_STORAGE_IMAGE
+) -> Plan:
     """The whole decision for one ModelDeployment; the caller performs it."""
     revision = resource.revision
     previous: Mapping[str, Any] = resource.status
@@ -141,7 +174,7 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
     scales: list[Scale] = []
     keep: set[str] = set(outcome.pods)
     if revision.hash in outcome.pods:
-        applies.append(build_deployment(resource, revision, replicas=outcome.pods[revision.hash]))
+        applies.append(build_deployment(resource, revision, replicas=outcome.pods[revision.hash], storage_image=storage_image))
     for hash_, count in sorted(outcome.pods.items()):
         other = observations.deployments.get(hash_) if hash_ != revision.hash else None
         if other is not None and other.replicas != count:
@@ -220,6 +253,7 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         updated_conditions = conditions.set_condition(updated_conditions, type="ServiceMonitor", generation=generation, now=now, **monitoring_condition)
     else:
         updated_conditions = [condition for condition in updated_conditions if condition.get("type") != "ServiceMonitor"]
+    updated_conditions, served_status = _model_storage(resource, observations, outcome=outcome, conditions_now=updated_conditions, now=now, events=events)
     rolled_back = outcome.phase == "RolledBack"
     if rolled_back or any(condition.get("type") == "RolledBack" for condition in updated_conditions):
         updated_conditions = conditions.set_condition(
@@ -242,7 +276,12 @@ def plan(resource: ModelDeployment, observations: Observations, *, now: datetime
         "conditions": updated_conditions,
     }
     status.update(outcome.rollout_status)
-    history = [*list(previous.get("history") or []), *outcome.history]
+    if served_status:
+        status["servedDigests"] = served_status
+    digests = {str(entry["revision"]): str(entry["digest"]) for entry in [*list(previous.get("servedDigests") or []), *served_status]}
+    # "What ran": a history entry carries the content digest its revision served, when one was recorded.
+    new_history = [{**entry, "digest": digests[str(entry.get("hash"))]} if str(entry.get("hash")) in digests else dict(entry) for entry in outcome.history]
+    history = [*list(previous.get("history") or []), *new_history]
     if history:
         status["history"] = history[-HISTORY_LIMIT:]
     present = [name for name in rollout.ONE_SHOT_ANNOTATIONS if name in resource.annotations]

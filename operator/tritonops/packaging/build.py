@@ -16,7 +16,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from tritonops.packaging import config, onnx_model, python_backend, source, torchscript
+from tritonops.golden import golden_set
+from tritonops.packaging import config, golden_file, onnx_model, python_backend, source, torchscript
 from tritonops.packaging.errors import PackagingError
 from tritonops.packaging.prepared import Prepared
 from tritonops.packaging.signature import Signature, infer_signature, parse_example
@@ -131,6 +132,8 @@ def _package(request: PackageRequest, *, progress: Callable[[str], None]) -> Pac
         progress("checking the written model")
         checks.extend(writer.check(prepared, staged_version))
         (staging / CONFIG_FILE).write_text(config_text)
+        golden_text = golden_set.render(golden_file.from_prepared(prepared, name=name, version=version))
+        (staging / golden_file.file_name(version)).write_text(golden_text)
         existing = model_directory / CONFIG_FILE
         if existing.is_file() and existing.read_text() != config_text:
             notes.append(f"replaced {existing}, which said something else: it is shared by every version of {name}")
@@ -140,9 +143,14 @@ def _package(request: PackageRequest, *, progress: Callable[[str], None]) -> Pac
         os.replace(staged_version, version_directory)
         # config.pbtxt is shared by every version of the model: the new one replaces it.
         os.replace(staging / CONFIG_FILE, model_directory / CONFIG_FILE)
+        os.replace(staging / golden_file.file_name(version), golden_file.path(model_directory, version))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    files = (model_directory / CONFIG_FILE, *(version_directory / path.name for path in staged_files))
+    files = (
+        model_directory / CONFIG_FILE,
+        *(version_directory / path.name for path in staged_files),
+        golden_file.path(model_directory, version),
+    )
     return PackageResult(
         name=name,
         version=version,

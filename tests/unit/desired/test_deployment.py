@@ -38,7 +38,7 @@ def test_metadata_labels_selector_and_owner() -> None:
 def test_triton_arguments() -> None:
     arguments = _container(_deployment({"server": {"args": ["--log-verbose=1"]}}))["args"]
     assert arguments[0] == "tritonserver"
-    assert "--model-repository=s3://models/repo" in arguments
+    assert "--model-repository=/models" in arguments
     assert "--strict-readiness=true" in arguments
     assert "--load-model=resnet" in arguments
     assert any(argument.startswith("--exit-timeout-secs=") for argument in arguments)
@@ -123,8 +123,6 @@ def test_restricted_security_context() -> None:
 @pytest.mark.parametrize(
     ("repository", "argument", "volume", "sub_paths"),
     [
-        ("s3://models/repo", "s3://models/repo", None, []),
-        ("gs://bucket/repo", "gs://bucket/repo", None, []),
         ("pvc://models/team/repo", "/models", {"persistentVolumeClaim": {"claimName": "models", "readOnly": True}}, ["team/repo/resnet/config.pbtxt", "team/repo/resnet/1"]),
         ("pvc://models", "/models", {"persistentVolumeClaim": {"claimName": "models", "readOnly": True}}, ["resnet/config.pbtxt", "resnet/1"]),
         ("file:///srv/models", "/models", {"hostPath": {"path": "/srv/models", "type": "Directory"}}, ["resnet/config.pbtxt", "resnet/1"]),
@@ -141,10 +139,35 @@ def test_model_storage(repository: str, argument: str, volume: dict[str, Any] | 
     assert all(mount["readOnly"] for mount in storage.mounts)
 
 
-def test_credentials_come_from_the_secret_by_reference_only() -> None:
-    container = _container(_deployment({"model": {"credentialsSecretRef": {"name": "s3-creds"}}}))
-    assert container["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
-    assert "env" not in container
+@pytest.mark.parametrize("repository", ["s3://models/repo", "gs://bucket/repo", "as://account/container/repo"])
+def test_an_object_store_is_copied_by_the_storage_init_container_into_an_empty_dir(repository: str) -> None:
+    deployment = build_deployment(model_deployment({"model": {"repository": repository, "version": "3"}}), model_deployment().revision,
+                                  replicas=1, storage_image="example/tritonops:1")
+    pod = deployment["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["name"] == "model-storage" and init["image"] == "example/tritonops:1"
+    assert init["command"] == ["python", "-m", "tritonops.storage.fetch"]
+    assert init["args"] == [f"--repository={repository}", "--model=resnet", "--version=3", "--destination=/models"]
+    assert init["terminationMessagePolicy"] == "File"
+    assert init["securityContext"]["allowPrivilegeEscalation"] is False and init["securityContext"]["runAsNonRoot"] is True
+    assert {"name": "model-repository", "emptyDir": {}} in pod["volumes"]
+    triton = pod["containers"][0]
+    assert {"name": "model-repository", "mountPath": "/models", "readOnly": True} in triton["volumeMounts"]
+    assert "--model-repository=/models" in triton["args"]
+
+
+def test_volume_repositories_have_no_init_container() -> None:
+    assert "initContainers" not in _deployment({"model": {"repository": "file:///srv/models"}})["spec"]["template"]["spec"]
+
+
+def test_credentials_reach_only_the_storage_container_by_secret_key_reference() -> None:
+    pod = _deployment({"model": {"credentialsSecretRef": {"name": "s3-creds"}}})["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    references = {entry["name"]: entry["valueFrom"]["secretKeyRef"] for entry in init["env"]}
+    assert references["AWS_ACCESS_KEY_ID"] == {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID", "optional": True}
+    assert "AWS_SECRET_ACCESS_KEY" in references and all("value" not in entry for entry in init["env"])
+    triton = pod["containers"][0]
+    assert "envFrom" not in triton and "env" not in triton
 
 
 def test_scheduling_passthrough() -> None:
