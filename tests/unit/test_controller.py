@@ -53,6 +53,9 @@ class RecordingWriter:
         self.calls.append(("event", event.reason))
         self.events.append(event)
 
+    def emit_transition(self, resource: Any, event: Any, *, now: datetime.datetime) -> None:
+        self.emit_event(resource, event, now=now)
+
 
 def _body(resource_version: str = "50", status: dict[str, Any] | None = None) -> dict[str, Any]:
     body = model_deployment_body(status=status)
@@ -64,7 +67,8 @@ def test_first_pass_writes_children_status_and_one_event() -> None:
     writer = RecordingWriter()
     controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
     controller.reconcile(_body(), ChildState())
-    assert writer.calls == [("apply", "Service"), ("apply", "Deployment"), ("status", "Progressing"), ("event", "Deployed")]
+    # The Deployed event records a transition: it goes out before the status that records it.
+    assert writer.calls == [("apply", "Service"), ("apply", "Deployment"), ("event", "Deployed"), ("status", "Progressing")]
 
 
 def test_a_stale_watch_body_causes_no_second_write() -> None:
@@ -264,7 +268,8 @@ def test_an_invalid_spec_is_reported_for_its_generation_and_not_retried(monkeypa
     assert _errors() == before + 1
     assert result.failure is not None and result.failure.reason == "InvalidSpec"
     assert not result.retry, "only a new spec can fix it, and a new spec is a new event"
-    assert writer.calls == [("status", "Failed"), ("event", "InvalidSpec")], "no child is written from an invalid spec"
+    # The event first: a process killed after the status write would never post it (see the kill tests below).
+    assert writer.calls == [("event", "InvalidSpec"), ("status", "Failed")], "no child is written from an invalid spec"
     [status] = writer.statuses
     assert status["observedGeneration"] == 1 and status["phase"] == "Failed"
     ready = _condition(status, "Ready")
@@ -713,3 +718,15 @@ def test_an_operator_killed_between_a_promotions_writes_posts_exactly_one_promot
     assert api.status["phase"] == "Ready" and [entry["outcome"] for entry in api.status["history"]].count("Promoted") == 1
     reasons = [event["reason"] for event in api.events.values()]
     assert reasons.count("Promoted") == 1, reasons
+
+
+def test_an_operator_killed_right_after_writing_a_failure_has_still_posted_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconcile, "build_deployment", _invalid)
+    api = DyingApi({})
+    api.kill = "after"
+    with pytest.raises(Killed):
+        Controller(DyingApiWriter(api), clock=lambda: NOW).reconcile(_body(), ChildState())  # type: ignore[arg-type]
+    # The next process sees the failure shown already and writes nothing more.
+    Controller(DyingApiWriter(api), clock=lambda: NOW).reconcile(_body(resource_version=str(api.version), status=dict(api.status)), ChildState())  # type: ignore[arg-type]
+    assert api.status["phase"] == "Failed"
+    assert [event["reason"] for event in api.events.values()] == ["InvalidSpec"]
