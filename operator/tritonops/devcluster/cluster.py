@@ -124,10 +124,14 @@ class LocalCluster:
 
     def stop(self) -> list[str]:
         """Stop everything; returns what the real nodes' teardown could not remove (empty when clean)."""
-        problems = self._stop_real_nodes()
-        for process in reversed(self.processes):
-            stop_process_group(process.pid)
-        self.processes.clear()
+        # The control plane goes even when the nodes' teardown fails: left running, its processes (and the
+        # nodes' kubelets) would act on the next cluster's nodes of the same names.
+        try:
+            problems = self._stop_real_nodes()
+        finally:
+            for process in reversed(self.processes):
+                stop_process_group(process.pid)
+            self.processes.clear()
         (self.directory / STATE_FILE).unlink(missing_ok=True)
         return problems
 
@@ -174,8 +178,12 @@ class LocalCluster:
         api_client = None
         core = None
         if self.processes and all(process.running() for process in self.processes):
-            api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
-            core = client.CoreV1Api(api_client)
+            try:
+                api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+                core = client.CoreV1Api(api_client)
+            except (config.ConfigException, OSError) as error:
+                # The kubeconfig or its certificates are gone (a deleted temporary tree): stop without the API.
+                self.progress(f"stopping the real nodes without the API server: {error}")
         try:
             return self.real_nodes.stop(core)
         finally:
