@@ -192,6 +192,8 @@ def test_a_canary_that_stops_answering_scrapes_is_inconclusive_never_failed_and_
     _figure(f"canary Triton stopped {resumed - stopped:.1f} s: {len(inconclusive)} Inconclusive analyses meanwhile "
             f"({'; '.join(f'{at}: {reason}' for at, reason in inconclusive)}); results seen {sorted(result for _, result in analyses)}; "
             f"Promoted {promoted:.1f} s after SIGCONT")
+    for (at, result), reason in sorted(analyses.items()):
+        print(f"  analysis {at} {result}: {reason}{'  (while stopped)' if (at, result) in while_stopped else ''}")
     assert inconclusive, f"no Inconclusive analysis while the canary was stopped: {while_stopped}"
     assert "Failed" not in {result for _, result in analyses} and failed_analyses == {0}, analyses
     assert "RolledBack" not in phases, phases

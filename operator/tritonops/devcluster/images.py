@@ -396,12 +396,17 @@ def build_seconds(*, image: ImageArchive) -> float | None:
         return None
 
 
+# Each archive is hundreds of MiB, but several checkouts of the repository (git worktrees) may share this
+# cache, each looking up the archive of its own sources: the newest few stay.
+_KEEP_ARCHIVES = 3
+
+
 def _remove_stale(*, name: str, keep: pathlib.Path) -> None:
-    # Archives of earlier inputs are never looked up again; each is hundreds of MiB.
-    for old in images_directory().glob(f"{name}-*.oci.tar"):
-        if old != keep:
-            old.unlink(missing_ok=True)
-            _metadata_path(old).unlink(missing_ok=True)
+    others = sorted((old for old in images_directory().glob(f"{name}-*.oci.tar") if old != keep),
+                    key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in others[_KEEP_ARCHIVES - 1:]:
+        old.unlink(missing_ok=True)
+        _metadata_path(old).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
