@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from kubernetes import client
 
+from tests.harness.basetemp import protect_from_pytest_cleanup
 from tests.harness.kubectl import kubectl
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
@@ -22,6 +23,14 @@ CRD_DIRECTORY = pathlib.Path(__file__).parents[1] / "crds"
 
 # Each Triton server gets its own loopback address so all of them can use the standard ports.
 _loopback_hosts = (f"127.0.{third}.{fourth}" for third, fourth in itertools.product(range(10, 250), range(2, 250)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def protected_basetemp(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """This session's temporary tree, safe from the cleanup of pytest runs without --basetemp (tests/harness/basetemp.py)."""
+    basetemp = tmp_path_factory.getbasetemp()
+    protect_from_pytest_cleanup(basetemp)
+    return basetemp
 
 
 @pytest.fixture(scope="session")

@@ -277,20 +277,21 @@ class Controller:
         could not be written (the API server may be the very thing that failed)."""
         if dict(status) == dict(identity.status):
             return True  # shown already: retries and resyncs of the same failure write nothing
-        written = True
-        try:
-            updated = self.writer.patch_status(identity, status)
-            if updated is not None:
-                with self._lock:
-                    self._written_status[(identity.namespace, identity.name)] = (_resource_version(updated), status, identity.generation)
-        except Exception as error:
-            logger.warning("could not record the failure of %s/%s in its status: %s", identity.namespace, identity.name, describe(error))
-            written = False
+        # The event first: once the status shows the failure, a retry writes nothing more, so a process killed
+        # between the two would never post it. Killed the other way round, the retry posts it a second time.
         try:
             self.writer.emit_event(identity, event, now=now)
         except Exception as error:
             logger.warning("could not record event %s for %s/%s: %s", event.reason, identity.namespace, identity.name, describe(error))
-        return written
+        try:
+            updated = self.writer.patch_status(identity, status)
+        except Exception as error:
+            logger.warning("could not record the failure of %s/%s in its status: %s", identity.namespace, identity.name, describe(error))
+            return False
+        if updated is not None:
+            with self._lock:
+                self._written_status[(identity.namespace, identity.name)] = (_resource_version(updated), status, identity.generation)
+        return True
 
     def _observe(self, resource: ModelDeployment, children: ChildState, *, now: datetime.datetime) -> Observations:
         """What the pass decides from; `children` holds only what this object owns (see `_owned`)."""
@@ -495,14 +496,22 @@ class Controller:
             self.writer.delete(namespace=resource.namespace, reference=reference)
             with self._lock:
                 applied.pop((reference.kind, reference.name), None)
+        # A transition's event goes out before the status that records it, under a name of its own: killed in
+        # between, the next pass makes the same transition from the same status and its create is skipped.
+        # After the status write, a kill would lose the event for good (the next pass sees nothing to do).
+        for event in plan.events:
+            if event.key is not None:
+                self.writer.emit_transition(resource, event, now=now)
         updated = self.writer.patch_status(resource, plan.status)
         if updated is not None:
             with self._lock:
                 self._written_status[key] = (_resource_version(updated), plan.status, resource.generation)
         if plan.remove_annotations:
             self.writer.remove_annotations(resource, list(plan.remove_annotations))
+        # Reports of a condition may repeat; event_series.py folds a repeat into the first one's count.
         for event in plan.events:
-            self.writer.emit_event(resource, event, now=now)
+            if event.key is None:
+                self.writer.emit_event(resource, event, now=now)
         if plan.promoted:
             metrics.promotions_total.inc()
         if plan.rollback_reason:

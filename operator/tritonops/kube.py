@@ -6,6 +6,7 @@ Every write is skipped when it would change nothing, so a resync of converged ob
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import re
@@ -220,6 +221,25 @@ class KubernetesWriter:
         nodes = self.list_all("/api/v1/nodes")
         pods = self.list_all("/api/v1/pods", query={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"})
         return nodes, pods
+
+    def emit_transition(self, resource: Target, event: Event, *, now: datetime.datetime) -> None:
+        """Post the event of a transition (one with a key) under a name derived from the object's uid, the
+        reason and the key: a retried pass's create of the same transition is a 409, and is skipped.
+
+        Raises when the event cannot be posted: the pass then fails before it writes the status that records
+        the transition, and is retried, so that the event is neither lost nor posted twice."""
+        assert event.key is not None, event
+        digest = hashlib.sha256("\0".join((resource.uid, event.reason, event.key)).encode()).hexdigest()[:16]
+        name = f"{resource.name}.{digest}"
+        body = self._event_body(resource, event, name=name, message=event.message[:1024], now=now)
+        try:
+            self._request("POST", object_path(api_version="v1", kind="Event", namespace=resource.namespace), body=body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            logger.debug("event %s (%s) of %s/%s was posted before", name, event.reason, resource.namespace, resource.name)
+            return
+        metrics.api_writes_total.labels(verb="event").inc()
 
     def emit_event(self, resource: Target, event: Event, *, now: datetime.datetime) -> None:
         """Post an event, or count a repeat of one posted within the last minutes on that same object."""

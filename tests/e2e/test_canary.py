@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from tests.harness.canary import ANALYSIS, NAME, ROLLOUT, deploy, wait_settled, write_versions
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.pod_discovery import PodDiscovery
-from tests.harness.real_node import real_node_server_spec
-from tests.harness.resources import create, deployment_replicas, event_reasons_once, model_deployment, patch_spec, read, wait_phase
+from tests.harness.resources import deployment_replicas, event_reasons_once, patch_spec, read, wait_phase
 from tritonops.cli import main as tritonops
 from tritonops.devcluster import nodes
 from tritonops.devcluster.cluster import LocalCluster
@@ -27,53 +27,6 @@ from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-NAME = "doubler"
-ANALYSIS = {
-    "intervalSeconds": 3,
-    "failureLimit": 2,
-    "minRequests": 20,
-    "successRate": {"min": 0.95},
-    "latencyMs": {"max": 80},
-    "maxErrorRateIncrease": 0.05,
-}
-ROLLOUT = {"steps": [25, 50], "stepSeconds": 8, "progressDeadlineSeconds": 90, "analysis": ANALYSIS}
-
-
-def deploy(
-    kube_client: client.ApiClient,
-    namespace: str,
-    repository: pathlib.Path,
-    *,
-    rollout: dict[str, Any] | None = None,
-    server: dict[str, Any] | None = None,
-) -> str:
-    """Version 1 on three Ready Triton pods; returns its revision hash."""
-    body = model_deployment(
-        NAME,
-        replicas=3,
-        model={"repository": f"file://{repository}", "version": "1"},
-        server={**real_node_server_spec(), "startupTimeoutSeconds": 60, **(server or {})},
-        rollout={**ROLLOUT, **(rollout or {})},
-    )
-    create(kube_client, namespace, body)
-    return str(wait_phase(kube_client, namespace, NAME, "Ready", timeout=120)["status"]["stableRevision"]["hash"])
-
-
-def write_versions(repository: pathlib.Path, second: Faults) -> None:
-    write_model(repository, name=NAME, version=1, version_faults=Faults())
-    write_model(repository, name=NAME, version=2, version_faults=second)
-
-
-def wait_settled(kube_client: client.ApiClient, namespace: str, *, timeout: float = 150) -> dict[str, Any]:
-    def settled() -> bool:
-        status = read(kube_client, namespace, NAME).get("status") or {}
-        return status.get("phase") in ("Ready", "RolledBack") and status.get("stableRevision", {}).get("version") in ("1", "2") and (
-            status.get("phase") == "RolledBack" or status["stableRevision"]["version"] == "2"
-        )
-
-    wait_until(settled, description="the rollout of version 2 to settle", timeout_seconds=timeout)
-    return read(kube_client, namespace, NAME)
 
 
 def test_a_healthy_version_goes_through_every_step_and_is_promoted(
@@ -186,7 +139,7 @@ def test_an_operator_killed_mid_canary_resumes_at_the_same_step(
         patch_spec(kube_client, namespace, NAME, {"model": {"version": "2"}})
         wait_until(lambda: read(kube_client, namespace, NAME)["status"].get("currentStep") == 1,
                    description="the second step", timeout_seconds=90)
-        # Events go out just after the status write: killed in between, the operator would never post it.
+        # A transition's event goes out before the status write that records it (tests/unit/test_controller.py).
         event_reasons_once(kube_client, namespace, NAME, "StepAdvanced")
         operator.kill()
         try:

@@ -24,3 +24,19 @@ def host_directory(parent: pathlib.Path, *, prefix: str) -> pathlib.Path:
     directory = pathlib.Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     directory.chmod(0o755)
     return directory
+
+
+def container_processes(container_id: str, *, command: str) -> list[int]:
+    """The host pids of the processes named `command` in one container of a real node, found by the
+    container's cgroup (the kubelets use the cgroupfs driver: each container's cgroup path ends in its id)."""
+    identifier = container_id.split("://", 1)[-1]
+    found: list[int] = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if identifier in (entry / "cgroup").read_text() and (entry / "comm").read_text().strip() == command:
+                found.append(int(entry.name))
+        except OSError:  # a process that exited meanwhile
+            continue
+    return found

@@ -59,7 +59,7 @@ def event_reasons(kube_client: client.ApiClient, namespace: str, name: str) -> l
 
 
 def event_reasons_once(kube_client: client.ApiClient, namespace: str, name: str, reason: str) -> list[str]:
-    """The object's event reasons once `reason` is among them: the operator posts events after the status."""
+    """The object's event reasons once `reason` is among them: a report of a condition is posted after the status."""
     wait_until(lambda: reason in event_reasons(kube_client, namespace, name), description=f"a {reason} event for {name}", timeout_seconds=10)
     return event_reasons(kube_client, namespace, name)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from tests.harness.specs import model_deployment, model_deployment_body
 from tritonops.controller import ChildState, Controller
 from tritonops.engine import reconcile
+from tritonops.engine.observations import DeploymentObservation, Observations
 from tritonops.errors import InvalidSpecError
-from tritonops.kube import manifest_hash
+from tritonops.kube import KubernetesWriter, manifest_hash
 
 NOW = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.timezone.utc)
 
@@ -51,6 +53,9 @@ class RecordingWriter:
         self.calls.append(("event", event.reason))
         self.events.append(event)
 
+    def emit_transition(self, resource: Any, event: Any, *, now: datetime.datetime) -> None:
+        self.emit_event(resource, event, now=now)
+
 
 def _body(resource_version: str = "50", status: dict[str, Any] | None = None) -> dict[str, Any]:
     body = model_deployment_body(status=status)
@@ -62,7 +67,8 @@ def test_first_pass_writes_children_status_and_one_event() -> None:
     writer = RecordingWriter()
     controller = Controller(writer, clock=lambda: NOW)  # type: ignore[arg-type]
     controller.reconcile(_body(), ChildState())
-    assert writer.calls == [("apply", "Service"), ("apply", "Deployment"), ("status", "Progressing"), ("event", "Deployed")]
+    # The Deployed event records a transition: it goes out before the status that records it.
+    assert writer.calls == [("apply", "Service"), ("apply", "Deployment"), ("event", "Deployed"), ("status", "Progressing")]
 
 
 def test_a_stale_watch_body_causes_no_second_write() -> None:
@@ -262,7 +268,8 @@ def test_an_invalid_spec_is_reported_for_its_generation_and_not_retried(monkeypa
     assert _errors() == before + 1
     assert result.failure is not None and result.failure.reason == "InvalidSpec"
     assert not result.retry, "only a new spec can fix it, and a new spec is a new event"
-    assert writer.calls == [("status", "Failed"), ("event", "InvalidSpec")], "no child is written from an invalid spec"
+    # The event first: a process killed after the status write would never post it (see the kill tests below).
+    assert writer.calls == [("event", "InvalidSpec"), ("status", "Failed")], "no child is written from an invalid spec"
     [status] = writer.statuses
     assert status["observedGeneration"] == 1 and status["phase"] == "Failed"
     ready = _condition(status, "Ready")
@@ -666,7 +673,108 @@ def test_a_malformed_affinity_from_the_api_is_reported_not_raised() -> None:
     writer = RecordingWriter()
     result = Controller(writer, clock=lambda: NOW).reconcile(body, ChildState())  # type: ignore[arg-type]
     assert result.failure is not None and result.failure.reason == "InvalidSpec"
-    assert writer.calls == [("status", "Failed"), ("event", "InvalidSpec")]
+    assert writer.calls == [("event", "InvalidSpec"), ("status", "Failed")]
     [status] = writer.statuses
     assert status["observedGeneration"] == body["metadata"]["generation"]
     assert "nodeSelectorTerms[0]" in _condition(status, "Ready")["message"]
+
+
+# -- a process killed between the writes of one pass ------------------------------------------------
+
+
+class Killed(BaseException):
+    """The process dies (SIGKILL): nothing of the pass runs on, no handler sees it."""
+
+
+class DyingApi:
+    """What the API server holds across operator processes: the object's status and its events by name."""
+
+    def __init__(self, status: dict[str, Any]) -> None:
+        self.status = status
+        self.version = 100
+        self.events: dict[str, dict[str, Any]] = {}
+        # "before" or "after" the status write: when the next status write kills the process.
+        self.kill: str | None = None
+
+
+class DyingApiWriter(KubernetesWriter):
+    """The real writer over a DyingApi: POSTed events are kept by name (a second create of a name is a 409)."""
+
+    def __init__(self, api: DyingApi) -> None:
+        super().__init__(api_client=None)  # type: ignore[arg-type]
+        self.api = api
+
+    def _request(self, method: str, path: str, *, body: Any = None, query: Mapping[str, str] | None = None,
+                 content_type: str = "application/json") -> dict[str, Any]:
+        if method == "POST" and path.endswith("/events"):
+            name = body["metadata"]["name"]
+            if name in self.api.events:
+                raise ApiException(status=409, reason="Conflict")
+            self.api.events[name] = dict(body)
+            return body
+        if path.endswith("/status"):
+            kill, self.api.kill = self.api.kill, None
+            if kill == "before":
+                raise Killed
+            self.api.status = {key: value for key, value in {**self.api.status, **body["status"]}.items() if value is not None}
+            self.api.version += 1
+            if kill == "after":
+                raise Killed
+            return {"metadata": {"resourceVersion": str(self.api.version)}}
+        return {}
+
+
+def _about_to_promote() -> tuple[dict[str, Any], dict[str, Any], ChildState]:
+    """An Immediate rollout from version 1 to 2 whose new pods are all Ready: the next pass promotes."""
+    spec: dict[str, Any] = {"replicas": 2, "rollout": {"strategy": "Immediate"}}
+    old = model_deployment(spec)
+    ready = {old.revision.hash: _deployment_observation(old.revision.hash, ready=2)}
+    stable = dict(reconcile.plan(model_deployment(spec, status=dict(reconcile.plan(old, Observations(), now=NOW).status)),
+                                 Observations(deployments=ready), now=NOW).status)
+    new_spec = {**spec, "model": {"version": "2"}}
+    new = model_deployment(new_spec, status=stable)
+    started = dict(reconcile.plan(new, Observations(deployments=ready), now=NOW).status)
+    assert started["phase"] == "Promoting"
+    children = ChildState(deployments=[_deployment_summary(old.revision.hash, ready=2), _deployment_summary(new.revision.hash, ready=2)])
+    return new_spec, started, children
+
+
+def _deployment_observation(revision: str, *, ready: int) -> DeploymentObservation:
+    return DeploymentObservation(name=f"resnet-{revision}", revision=revision, replicas=ready, ready_replicas=ready,
+                                 available_replicas=ready, updated_replicas=ready)
+
+
+def _deployment_summary(revision: str, *, ready: int) -> dict[str, Any]:
+    return {"name": f"resnet-{revision}", "revision": revision, "replicas": ready, "readyReplicas": ready, "availableReplicas": ready,
+            "updatedReplicas": ready, "caughtUp": True, "ownerUid": UID, "foreignFields": (), "appliedHash": None}
+
+
+@pytest.mark.parametrize("kill", ["before", "after"], ids=["killed-before-the-status-write", "killed-after-the-status-write"])
+def test_an_operator_killed_between_a_promotions_writes_posts_exactly_one_promoted_event(kill: str) -> None:
+    spec, status, children = _about_to_promote()
+    api = DyingApi(status)
+    api.kill = kill
+    with pytest.raises(Killed):
+        Controller(DyingApiWriter(api), clock=lambda: NOW).reconcile(  # type: ignore[arg-type]
+            model_deployment_body(spec, status=dict(api.status)), children)
+    # A new process, with nothing remembered, passes over what the API server holds; later and again, as resyncs do.
+    for minutes in (1, 2):
+        later = NOW + datetime.timedelta(minutes=minutes)
+        Controller(DyingApiWriter(api), clock=lambda: later).reconcile(  # type: ignore[arg-type]
+            {**model_deployment_body(spec, status=dict(api.status)), "metadata": {**model_deployment_body(spec)["metadata"],
+                                                                                   "resourceVersion": str(api.version)}}, children)
+    assert api.status["phase"] == "Ready" and [entry["outcome"] for entry in api.status["history"]].count("Promoted") == 1
+    reasons = [event["reason"] for event in api.events.values()]
+    assert reasons.count("Promoted") == 1, reasons
+
+
+def test_an_operator_killed_right_after_writing_a_failure_has_still_posted_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconcile, "build_deployment", _invalid)
+    api = DyingApi({})
+    api.kill = "after"
+    with pytest.raises(Killed):
+        Controller(DyingApiWriter(api), clock=lambda: NOW).reconcile(_body(), ChildState())  # type: ignore[arg-type]
+    # The next process sees the failure shown already and writes nothing more.
+    Controller(DyingApiWriter(api), clock=lambda: NOW).reconcile(_body(resource_version=str(api.version), status=dict(api.status)), ChildState())  # type: ignore[arg-type]
+    assert api.status["phase"] == "Failed"
+    assert [event["reason"] for event in api.events.values()] == ["InvalidSpec"]

@@ -106,6 +106,8 @@ class EventRequests(KubernetesWriter):
                  content_type: str = "application/json") -> dict[str, Any]:
         self.requests.append(method)
         if method == "POST":
+            if body["metadata"]["name"] in self.events:
+                raise ApiException(status=409, reason="Conflict")
             self.events[body["metadata"]["name"]] = dict(body)
             return body
         name = path.rsplit("/", 1)[1]
@@ -130,3 +132,17 @@ def test_a_repeated_event_is_one_object_with_a_count_and_an_expired_one_is_poste
     writer.emit_event(target, Event("Warning", "InsufficientGPU", "needs 1 more GPU"), now=now + datetime.timedelta(seconds=5))  # type: ignore[arg-type]
     [again] = writer.events.values()
     assert again["count"] == 1
+
+
+def test_a_transitions_event_is_posted_once_however_often_a_pass_is_retried_and_another_transition_is_its_own() -> None:
+    writer = EventRequests()
+    target = SimpleNamespace(name="resnet", namespace="vision", uid="u1", status={})
+    now = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=datetime.timezone.utc)
+    for second in range(2):
+        writer.emit_transition(target, Event("Normal", "Promoted", f"promoted ({second})", key="5f2c/none@"), now=now + datetime.timedelta(seconds=second))  # type: ignore[arg-type]
+    [event] = writer.events.values()
+    assert event["message"] == "promoted (0)" and event["count"] == 1 and writer.requests == ["POST", "POST"]
+    writer.emit_transition(target, Event("Normal", "Promoted", "promoted again", key="5f2c/5f2c@2026-12-02T12:00:00Z"), now=now)  # type: ignore[arg-type]
+    other = SimpleNamespace(name="resnet", namespace="vision", uid="u2", status={})  # a new object of the same name
+    writer.emit_transition(other, Event("Normal", "Promoted", "promoted", key="5f2c/none@"), now=now)  # type: ignore[arg-type]
+    assert len(writer.events) == 3

@@ -93,6 +93,7 @@ class LocalCluster:
         self.kubeconfig = directory / "kubeconfig.yaml"
         self.pki: pki.ClusterPki | None = None
         self._apiserver_command: list[str] = []
+        self._etcd_command: list[str] = []
 
     @property
     def apiserver_url(self) -> str:
@@ -123,10 +124,14 @@ class LocalCluster:
 
     def stop(self) -> list[str]:
         """Stop everything; returns what the real nodes' teardown could not remove (empty when clean)."""
-        problems = self._stop_real_nodes()
-        for process in reversed(self.processes):
-            stop_process_group(process.pid)
-        self.processes.clear()
+        # The control plane goes even when the nodes' teardown fails: left running, its processes (and the
+        # nodes' kubelets) would act on the next cluster's nodes of the same names.
+        try:
+            problems = self._stop_real_nodes()
+        finally:
+            for process in reversed(self.processes):
+                stop_process_group(process.pid)
+            self.processes.clear()
         (self.directory / STATE_FILE).unlink(missing_ok=True)
         return problems
 
@@ -172,8 +177,12 @@ class LocalCluster:
         api_client = None
         core = None
         if self.processes and all(process.running() for process in self.processes):
-            api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
-            core = client.CoreV1Api(api_client)
+            try:
+                api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+                core = client.CoreV1Api(api_client)
+            except (config.ConfigException, OSError) as error:
+                # The kubeconfig or its certificates are gone (a deleted temporary tree): stop without the API.
+                self.progress(f"stopping the real nodes without the API server: {error}")
         try:
             return self.real_nodes.stop(core)
         finally:
@@ -191,29 +200,53 @@ class LocalCluster:
         self.progress("starting etcd")
         client = f"http://127.0.0.1:{self.ports.etcd_client}"
         peer = f"http://127.0.0.1:{self.ports.etcd_peer}"
-        etcd = self._start(
-            "etcd",
-            [
-                str(binary),
-                "--name=tritonops",
-                f"--data-dir={self.directory / 'etcd'}",
-                f"--listen-client-urls={client}",
-                f"--advertise-client-urls={client}",
-                f"--listen-peer-urls={peer}",
-                f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=tritonops={peer}",
-                # Test data is thrown away, so durability is traded for speed.
-                "--unsafe-no-fsync",
-                "--quota-backend-bytes=8589934592",
-                "--log-level=warn",
-            ],
-        )
+        self._etcd_command = [
+            str(binary),
+            "--name=tritonops",
+            f"--data-dir={self.directory / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=tritonops={peer}",
+            # Test data is thrown away, so durability is traded for speed.
+            "--unsafe-no-fsync",
+            "--quota-backend-bytes=8589934592",
+            "--log-level=warn",
+        ]
+        self._wait_for_etcd(self._start("etcd", self._etcd_command))
+
+    def _wait_for_etcd(self, etcd: ManagedProcess) -> None:
+        client = f"http://127.0.0.1:{self.ports.etcd_client}"
 
         def healthy() -> bool:
             with urllib.request.urlopen(f"{client}/health", timeout=2) as response:
                 return bool(json.load(response).get("health") == "true")
 
         wait_until(healthy, description="etcd /health", timeout_seconds=30, watched=[etcd])
+
+    # -- an etcd outage: the apiserver stays up and answers errors until etcd is back --------------
+
+    def stop_etcd(self) -> None:
+        """Kill etcd alone, as a crash would; the apiserver keeps running and fails its storage calls meanwhile."""
+        etcd = next(process for process in self.processes if process.name == "etcd")
+        os.killpg(etcd.pid, signal.SIGKILL)
+        # Waited for, so that the outage has begun when this returns.
+        etcd.popen.wait(timeout=30)
+        stop_process_group(etcd.pid, grace_seconds=1)
+
+    def start_etcd(self) -> None:
+        """Start etcd again after `stop_etcd`: the same ports and data directory, so nothing stored is lost."""
+        index = next(index for index, process in enumerate(self.processes) if process.name == "etcd")
+        if self.processes[index].running():
+            raise RuntimeError("etcd is already running")
+        self.progress("restarting etcd")
+        etcd = start_process(name="etcd", command=self._etcd_command, log=self.directory / "logs" / "etcd.log")
+        self.processes[index] = etcd  # stopped in the same order as before
+        self._write_state()
+        self._wait_for_etcd(etcd)
+        # The apiserver's readiness covers its etcd connection, so callers may write as soon as this returns.
+        self._wait_for_apiserver(next(process for process in self.processes if process.name == "kube-apiserver"))
 
     def _start_apiserver(self, binary: pathlib.Path) -> None:
         assert self.pki is not None

@@ -27,6 +27,10 @@ class Event:
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
+    # A transition's identity within its object (revision, rollout, step): an event with one records that
+    # transition once, however often a pass that makes it is retried, so it is posted before the status
+    # that records the transition. None for a report of a condition, which may repeat (event_series.py).
+    key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

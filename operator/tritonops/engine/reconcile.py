@@ -85,13 +85,15 @@ def _steady(resource: ModelDeployment, observations: Observations, *, revision: 
     replicas = resource.spec.replicas
     events: list[Event] = []
     if (previous.get("stableRevision") or {}).get("hash") != revision.hash:
-        events.append(Event("Normal", "Deployed", f"deploying model {resource.model_name} version {revision.version} (revision {revision.hash})"))
+        events.append(Event("Normal", "Deployed", f"deploying model {resource.model_name} version {revision.version} (revision {revision.hash})",
+                            key=rollout.transition_key(previous, revision, "deployed", (previous.get("stableRevision") or {}).get("hash", ""))))
     pods = {revision.hash: replicas}
     canary = previous.get("canaryRevision")
     draining: Revision | None = None
     if canary and canary.get("hash") != revision.hash:
         # The spec went back to the stable revision in the middle of a rollout.
-        events.append(Event("Normal", "RolloutCancelled", f"the spec asks for stable revision {revision.hash} again; revision {canary.get('hash')} is removed"))
+        events.append(Event("Normal", "RolloutCancelled", f"the spec asks for stable revision {revision.hash} again; revision {canary.get('hash')} is removed",
+                            key=rollout.transition_key(previous, revision, "cancelled", canary.get("hash"))))
     leftover = next((o for hash_, o in observations.deployments.items() if hash_ != revision.hash and hash_ == (canary or {}).get("hash")), None)
     if leftover is not None:
         # A cancelled canary goes as a rolled-back one does: its Ready pods stay while the stable needs them.

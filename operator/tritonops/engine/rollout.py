@@ -87,6 +87,16 @@ def _history_entry(revision: Revision, *, outcome: str, at: str, reason: str) ->
     return {"hash": revision.hash, "version": revision.version, "outcome": outcome, "at": at, "reason": reason}
 
 
+def transition_key(status: Mapping[str, Any], revision: Revision, *parts: object) -> str:
+    """The identity of one transition of `revision` in the rollout that `status` is in: the same for a pass
+    retried over the same status. Every rollout ends with a history entry, so the last one tells one rollout
+    of a revision from a later one of the same revision (a retry after a rollback)."""
+    history = list(status.get("history") or [])
+    last = history[-1] if history else {}
+    epoch = f"{last.get('hash', '')}@{last.get('at', '')}"
+    return "/".join([revision.hash, epoch, *(str(part) for part in parts)])
+
+
 def _describe(revision: Revision) -> str:
     return f"revision {revision.hash} (version {revision.version})"
 
@@ -278,7 +288,8 @@ def _rollback(
     if state.last_analysis:
         status["lastAnalysis"] = dict(state.last_analysis)
     pods, canary, weight, remaining = _draining(resource, observations, spec, desired=desired, stable=stable, served=served)
-    events.append(Event("Warning", "RolledBack", f"{_describe(desired)} rolled back to {_describe(stable)}: {reason}: {message}"))
+    events.append(Event("Warning", "RolledBack", f"{_describe(desired)} rolled back to {_describe(stable)}: {reason}: {message}",
+                        key=transition_key(resource.status, desired)))
     return Outcome(
         phase="RolledBack", reason=reason, message=f"{_describe(desired)} rolled back: {message}{remaining}", stable=stable,
         pods=pods, canary=canary, route_weight=weight, effective_weight=weight, rollout_status=status, events=events,
@@ -417,13 +428,14 @@ def _promote(
     """Full traffic to the new revision as its pods become Ready; the old one goes once they all are."""
     spec = resource.spec
     if not state.promoting:
-        events.append(Event("Normal", "Promoting", f"{_describe(desired)} takes all traffic: {why}"))
+        events.append(Event("Normal", "Promoting", f"{_describe(desired)} takes all traffic: {why}", key=transition_key(resource.status, desired)))
         state = dataclasses.replace(state, promoting=True, promotion_reason=why, progress_at=_whole_seconds(now),
                                     progress_ready_pods=_ready_pods(observations.deployments.get(desired.hash)), paused_at=None)
     moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=100)
     state = dataclasses.replace(_progressed(state, moved, now=now, paused=False), capacity_mode=moved.mode if spec.server.gpu.count else None)
     if moved.complete:
-        events.append(Event("Normal", "Promoted", f"{_describe(desired)} is stable, replacing {_describe(stable)}: {state.promotion_reason}"))
+        events.append(Event("Normal", "Promoted", f"{_describe(desired)} is stable, replacing {_describe(stable)}: {state.promotion_reason}",
+                            key=transition_key(resource.status, desired)))
         return Outcome(
             phase="Ready", reason="Promoted", message=f"{_describe(desired)} promoted: {state.promotion_reason}", stable=desired,
             pods={desired.hash: spec.replicas},
@@ -472,15 +484,19 @@ def _advance(resource: ModelDeployment, observations: Observations, *, desired: 
     if not same_rollout and failed.get("hash") == desired.hash:
         if constants.ANNOTATION_RETRY not in annotations:
             return held_after_rollback(resource, observations, desired=desired, stable=stable)
-        events.append(Event("Normal", "RetryRequested", f"retrying {_describe(desired)}, rolled back before for {failed.get('reason')}"))
+        events.append(Event("Normal", "RetryRequested", f"retrying {_describe(desired)}, rolled back before for {failed.get('reason')}",
+                            key=transition_key(status, desired)))
 
     if same_rollout:
         state = _State.from_status(status)
     else:
         previous = status.get("canaryRevision")
         if previous:
-            events.append(Event("Normal", "RolloutSuperseded", f"revision {previous.get('hash')} is replaced by {desired.hash} before it finished"))
-        events.append(Event("Normal", "RolloutStarted", f"rolling out {_describe(desired)} over {_describe(stable)} with strategy {spec.rollout.strategy}"))
+            events.append(Event("Normal", "RolloutSuperseded", f"revision {previous.get('hash')} is replaced by {desired.hash} before it finished",
+                                key=transition_key(status, desired, previous.get("hash"))))
+        # The rollout it replaces is part of its identity: A, then B, then A again are three rollouts.
+        events.append(Event("Normal", "RolloutStarted", f"rolling out {_describe(desired)} over {_describe(stable)} with strategy {spec.rollout.strategy}",
+                            key=transition_key(status, desired, (previous or {}).get("hash", ""))))
         state = _State()
 
     if constants.ANNOTATION_ABORT in annotations:
@@ -539,7 +555,8 @@ def _canary_step(
         if verdict.result == "Failed":
             state = dataclasses.replace(state, failed_analyses=state.failed_analyses + 1, inconclusive_analyses=0)
             events.append(Event("Warning", "AnalysisFailed",
-                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{analysis.failure_limit} failed analyses)"))
+                                f"{_describe(desired)} at {weight}%: {verdict.reason} ({state.failed_analyses}/{analysis.failure_limit} failed analyses)",
+                                key=transition_key(resource.status, desired, "failed", state.failed_analyses)))
             if state.failed_analyses >= analysis.failure_limit:
                 return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="AnalysisFailed",
                                  message=f"{state.failed_analyses} failed analyses; last: {verdict.reason}", now=now, events=events)
@@ -566,7 +583,8 @@ def _canary_step(
             return _promote(resource, observations, desired=desired, stable=stable, state=state, now=now, events=events,
                             why=f"all {len(spec.rollout.steps)} steps passed analysis")
         weight = spec.rollout.steps[step + 1]
-        events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(spec.rollout.steps)} at {weight}%"))
+        events.append(Event("Normal", "StepAdvanced", f"{_describe(desired)}: step {step + 2}/{len(spec.rollout.steps)} at {weight}%",
+                            key=transition_key(resource.status, desired, "step", step + 1)))
         step, elapsed = step + 1, 0.0
         state = dataclasses.replace(state, step=step, step_started_at=_whole_seconds(now), progress_at=_whole_seconds(now))
         moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=weight)
