@@ -247,6 +247,7 @@ class LocalCluster:
         self._wait_for_etcd(etcd)
         # The apiserver's readiness covers its etcd connection, so callers may write as soon as this returns.
         self._wait_for_apiserver(next(process for process in self.processes if process.name == "kube-apiserver"))
+        self.wait_for_controllers()
 
     def _start_apiserver(self, binary: pathlib.Path) -> None:
         assert self.pki is not None
