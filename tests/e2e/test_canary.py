@@ -18,7 +18,8 @@ from tests.harness.canary import ANALYSIS, NAME, ROLLOUT, deploy, wait_settled, 
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, write_model
 from tests.harness.pod_discovery import PodDiscovery
-from tests.harness.resources import deployment_replicas, event_reasons_once, patch_spec, read, wait_phase
+from tests.harness.real_node import real_node_server_spec
+from tests.harness.resources import create, deployment_replicas, event_reasons_once, model_deployment, patch_spec, read, wait_phase
 from tritonops.cli import main as tritonops
 from tritonops.devcluster import nodes
 from tritonops.devcluster.cluster import LocalCluster
