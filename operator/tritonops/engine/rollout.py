@@ -392,6 +392,19 @@ def _deadline_passed(state: _State, spec: Spec, *, now: datetime.datetime) -> bo
     return (now - state.progress_at).total_seconds() > spec.rollout.progress_deadline_seconds
 
 
+def _rollback_past_deadline(
+    resource: ModelDeployment, observations: Observations, *, desired: Revision, stable: Revision, state: _State, moved: _Forward,
+    now: datetime.datetime, events: list[Event],
+) -> Outcome | None:
+    """The rollback of a canary still short of its Ready pods when no progress came for progressDeadlineSeconds."""
+    spec = resource.spec
+    if moved.complete or spec.rollout.paused or not _deadline_passed(state, spec, now=now):
+        return None
+    return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
+                     message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {spec.rollout.progress_deadline_seconds}s",
+                     now=now, events=events)
+
+
 def _deadline_at(state: _State, spec: Spec) -> str:
     assert state.progress_at is not None
     return conditions.timestamp(state.progress_at + datetime.timedelta(seconds=spec.rollout.progress_deadline_seconds))
@@ -543,10 +556,9 @@ def _canary_step(
     assert step_started_at is not None
     elapsed = (now - step_started_at).total_seconds()
 
-    if not moved.complete and not spec.rollout.paused and _deadline_passed(state, spec, now=now):
-        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
-                         message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {spec.rollout.progress_deadline_seconds}s",
-                         now=now, events=events)
+    overdue = _rollback_past_deadline(resource, observations, desired=desired, stable=stable, state=state, moved=moved, now=now, events=events)
+    if overdue is not None:
+        return overdue
 
     analysis = spec.rollout.analysis
     verdict = observations.analysis if _in_rollout_of(resource.status, desired) else None
@@ -633,17 +645,17 @@ def _golden_gate(
     if moved.waiting is not None and not spec.rollout.paused:
         return held_back(_waiting_outcome(resource, observations, spec, desired=desired, stable=stable, state=state, moved=moved,
                                           planned=0, now=now, events=events))
-    if not moved.complete and not spec.rollout.paused and _deadline_passed(state, spec, now=now):
-        return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason="ProgressDeadlineExceeded",
-                         message=f"{moved.canary_ready}/{moved.target} canary pods Ready, no progress for {spec.rollout.progress_deadline_seconds}s",
-                         now=now, events=events)
+    overdue = _rollback_past_deadline(resource, observations, desired=desired, stable=stable, state=state, moved=moved, now=now, events=events)
+    if overdue is not None:
+        return overdue
     analysis = spec.rollout.analysis
     verdict = observations.analysis if _in_rollout_of(resource.status, desired) else None
     if verdict is not None:
         state = dataclasses.replace(state, last_analysis=analysis_record(verdict, now=now))
         if verdict.result == "Failed":
             state = dataclasses.replace(state, failed_analyses=state.failed_analyses + 1, inconclusive_analyses=0)
-            events.append(Event("Warning", "AnalysisFailed", f"{_describe(desired)} failed the golden gate before taking any traffic: {verdict.reason}"))
+            events.append(Event("Warning", "AnalysisFailed", f"{_describe(desired)} failed the golden gate before taking any traffic: {verdict.reason}",
+                                key=transition_key(resource.status, desired, "golden-gate-failed")))
             return _rollback(resource, observations, desired=desired, stable=stable, state=state, reason=GOLDEN_GATE_FAILED,
                              message=f"the golden gate failed before the canary took any traffic: {verdict.reason}", now=now, events=events)
         if verdict.result == "Passed":
