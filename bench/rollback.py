@@ -8,7 +8,12 @@ kubelets of the local cluster), sends load, rolls out version 2 as a canary and 
   (restart count, exit code), and the target is 5 s;
 - out of memory and an image that cannot be pulled: version 2 writes 300 MiB as it loads (every pod's
   limit is 150 MiB), or the canary names an image that no node holds; the clock starts when the pod
-  status shows OOMKilled or the failed pull, and the target is 5 s.
+  status shows OOMKilled or the failed pull, and the target is 5 s;
+- a wrong answer: version 2 loads, answers fast and never errors, but its OUTPUT is 2.5 x INPUT instead
+  of 2 x; only the golden gate (spec.rollout.analysis.golden) can see it. The clock starts when every
+  canary pod is Ready (the first moment the gate can probe it), and the target is 5 s: the gate probes at
+  once and one failure rolls back. The load goes through the Service's selector, so it also shows that no
+  request reached the wrong version.
 The operator runs with its production resync (60 s), so no timer is helped by a short one.
 It stops when every canary pod is being deleted: no canary pod is Ready behind the Service, so the
 stable revision has all the traffic. Median and maximum per kind go to bench/results/rollback.{json,png}.
@@ -34,6 +39,7 @@ from tests.harness.real_node import host_directory, real_node_server_spec
 from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
 from tritonops import constants
 from tritonops.devcluster.processes import wait_until
+from tritonops.golden.golden_set import Case, GoldenSet, Tensor, render
 
 NAME = "doubler"
 INTERVAL_SECONDS, FAILURE_LIMIT = 5, 2
@@ -47,6 +53,7 @@ KINDS: dict[str, tuple[Faults, float]] = {
     "load-failure": (Faults(fail_load=True), POD_TARGET),
     "out-of-memory": (Faults(allocate_mb=300), POD_TARGET),
     "image-unavailable": (Faults(), POD_TARGET),
+    "wrong-answer": (Faults(factor=2.5), POD_TARGET),
 }
 # What the canary's spec changes besides the version, for the faults that the kubelet reports.
 SERVER_CHANGES: dict[str, dict[str, Any]] = {
@@ -54,11 +61,24 @@ SERVER_CHANGES: dict[str, dict[str, Any]] = {
     "image-unavailable": {"image": "localhost/tritonops/absent:1"},
 }
 POD_FAULTS = ("crash", "load-failure", "out-of-memory", "image-unavailable")
+# Faults written into version 2 before the rollout starts (the others are switched on mid-canary).
+LOADED_FAULTS = ("load-failure", "out-of-memory", "wrong-answer")
+# The wrong-answer kind's golden set: the doubler's right answers, checked within the e2e tests' tolerances.
+GOLDEN_SET = GoldenSet(model=NAME, version=2, cases=(
+    Case(name="small", inputs={"INPUT": Tensor("FP32", (3,), (1.0, 2.5, -4.0))}, outputs={"OUTPUT": Tensor("FP32", (3,), (2.0, 5.0, -8.0))}),
+))
+GOLDEN = {"configMapRef": {"name": f"{NAME}-golden"}, "atol": 1e-4, "rtol": 1e-3, "timeoutSeconds": 3}
 
 
 def _canary_pods(core: client.CoreV1Api, namespace: str, revision: str) -> list[Any]:
     selector = f"{constants.LABEL_MODEL_DEPLOYMENT}={NAME},{constants.LABEL_REVISION}={revision}"
     return list(core.list_namespaced_pod(namespace, label_selector=selector).items)
+
+
+def _all_ready(pods: list[Any]) -> bool:
+    return bool(pods) and all(
+        any(condition.type == "Ready" and condition.status == "True" for condition in pod.status.conditions or []) for pod in pods
+    )
 
 
 def _shows_dead_container(pod: Any) -> bool:
@@ -89,9 +109,14 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float
     wait_until(lambda: core.read_namespaced_service_account("default", namespace) is not None, description="default SA", timeout_seconds=30)
     model_directory = write_model(repository, name=NAME, version=1, version_faults=Faults())
     pod_fault = kind in POD_FAULTS
-    write_model(repository, name=NAME, version=2, version_faults=faults if kind in ("load-failure", "out-of-memory") else Faults())
-    analysis = {"intervalSeconds": INTERVAL_SECONDS, "failureLimit": FAILURE_LIMIT, "minRequests": 10,
-                "successRate": {"min": 0.95}, "latencyMs": {"max": 80}}
+    write_model(repository, name=NAME, version=2, version_faults=faults if kind in LOADED_FAULTS else Faults())
+    analysis: dict[str, Any] = {"intervalSeconds": INTERVAL_SECONDS, "failureLimit": FAILURE_LIMIT, "minRequests": 10,
+                                "successRate": {"min": 0.95}, "latencyMs": {"max": 80}}
+    golden = kind == "wrong-answer"
+    if golden:
+        analysis["golden"] = GOLDEN
+        core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=f"{NAME}-golden"), data={"golden.json": render(GOLDEN_SET)}))
     body = model_deployment(
         NAME, replicas=2, model={"repository": f"file://{repository}", "version": "1"},
         server={**real_node_server_spec(), "startupTimeoutSeconds": 60, "resources": {"limits": {"memory": "150Mi"}}},
@@ -100,11 +125,14 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float
     try:
         create(api, namespace, body)
         wait_phase(api, namespace, NAME, "Ready", timeout=120)
-        with LoadGenerator(api, namespace, NAME, rate=40, max_seconds=240):
+        with LoadGenerator(api, namespace, NAME, rate=40, max_seconds=240, service=NAME if golden else None) as load:
             patch_spec(api, namespace, NAME, {"model": {"version": "2"}, "server": SERVER_CHANGES.get(kind, {})})
             status = wait_phase(api, namespace, NAME, "Canary", timeout=60)["status"]
             canary = status["canaryRevision"]["hash"]
-            if kind in ("load-failure", *SERVER_CHANGES):
+            if golden:
+                onset = _poll(lambda: _all_ready(_canary_pods(core, namespace, canary)), timeout=90,
+                              description="every canary pod Ready, held out of traffic by the golden gate")
+            elif kind in ("load-failure", *SERVER_CHANGES):
                 onset = _poll(lambda: any(_shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=90,
                               description=f"the canary pod's status to show the {kind}")
             else:
@@ -119,9 +147,12 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float
                 lambda: all(p.metadata.deletion_timestamp for p in _canary_pods(core, namespace, canary)),
                 timeout=120, description="every canary pod to be deleted",
             )
+            reached = load.snapshot().get(canary)
         final = read(api, namespace, NAME)["status"]
         if final.get("phase") != "RolledBack":
             raise RuntimeError(f"{kind}: expected RolledBack, got {final.get('phase')}: {final.get('message')}")
+        if golden and reached is not None and reached.total:
+            raise RuntimeError(f"{kind}: {reached.total} requests reached the wrong version before its rollback")
         print(f"  {kind}: {gone - onset:.2f}s ({final['failedRevision']['reason']})", flush=True)
         return gone - onset
     finally:

@@ -95,12 +95,13 @@ def test_load_line() -> None:
     assert display.load_line({"2": (0, 96), "1": (812, 0)}) == "load: v1 812 ok / 0 failed, v2 0 ok / 96 failed"
 
 
-def test_package_steps_write_versions_1_and_3_in_place_and_2_aside(tmp_path: pathlib.Path) -> None:
+def test_package_steps_write_versions_1_and_3_in_place_and_2_and_4_aside(tmp_path: pathlib.Path) -> None:
     steps = scenario.package_steps(tmp_path / "repository", tmp_path / "staging")
-    assert [step.arguments[step.arguments.index("--version") + 1] for step in steps] == ["1", "2", "3"]
+    assert [step.arguments[step.arguments.index("--version") + 1] for step in steps] == ["1", "2", "3", "4"]
     assert [step.arguments[step.arguments.index("-o") + 1] for step in steps] == [
-        str(tmp_path / "repository"), str(tmp_path / "staging"), str(tmp_path / "repository")
+        str(tmp_path / "repository"), str(tmp_path / "staging"), str(tmp_path / "repository"), str(tmp_path / "staging")
     ]
+    assert steps[3].arguments[1] == "tritonops.demo.model:classifier_misquantized"
     for step in steps:
         assert step.arguments[:2] == ("package", step.arguments[1]) and step.arguments[1].startswith("tritonops.demo.model:")
         assert ("--format", "python") == step.arguments[step.arguments.index("--format") : step.arguments.index("--format") + 2]
@@ -116,18 +117,28 @@ def _settled(phase: str, *, stable: str, failed: dict[str, Any] | None = None, h
     return status
 
 
+ROLLED_BACK = _settled("RolledBack", stable="1", failed={"version": "2"})
+PROMOTED = _settled("Ready", stable="3", history=[{"version": "3", "outcome": "Promoted"}])
+GATED = _settled("RolledBack", stable="3", failed={"version": "4", "reason": "GoldenGateFailed"})
+
+
 @pytest.mark.parametrize(
-    ("rolled_back", "promoted", "expected"),
+    ("rolled_back", "promoted", "gated", "expected"),
     [
-        (_settled("RolledBack", stable="1", failed={"version": "2"}), _settled("Ready", stable="3", history=[{"version": "3", "outcome": "Promoted"}]), (True, True)),
-        (_settled("Ready", stable="2", history=[{"version": "2", "outcome": "Promoted"}]), _settled("Ready", stable="3", history=[{"version": "3", "outcome": "Promoted"}]), (False, True)),
-        (_settled("RolledBack", stable="1", failed={"version": "2"}), _settled("RolledBack", stable="1", failed={"version": "3"}), (True, False)),
-        (None, None, (False, False)),
+        (ROLLED_BACK, PROMOTED, GATED, (True, True, True)),
+        (_settled("Ready", stable="2", history=[{"version": "2", "outcome": "Promoted"}]), PROMOTED, GATED, (False, True, True)),
+        (ROLLED_BACK, _settled("RolledBack", stable="1", failed={"version": "3"}), GATED, (True, False, True)),
+        # Rolled back, but by the metrics after it took traffic: not the golden gate's catch.
+        (ROLLED_BACK, PROMOTED, _settled("RolledBack", stable="3", failed={"version": "4", "reason": "AnalysisFailed"}), (True, True, False)),
+        (ROLLED_BACK, PROMOTED, _settled("Ready", stable="4", history=[{"version": "4", "outcome": "Promoted"}]), (True, True, False)),
+        (None, None, None, (False, False, False)),
     ],
 )
-def test_the_outcome_needs_version_2_rolled_back_and_version_3_promoted(rolled_back: Any, promoted: Any, expected: tuple[bool, bool]) -> None:
-    outcome = scenario.Outcome(rolled_back=rolled_back, promoted=promoted, load={"1": (10, 0)})
-    assert (outcome.version_2_rolled_back, outcome.version_3_promoted) == expected
+def test_the_outcome_needs_version_2_rolled_back_version_3_promoted_and_version_4_stopped_by_the_gate(
+    rolled_back: Any, promoted: Any, gated: Any, expected: tuple[bool, bool, bool],
+) -> None:
+    outcome = scenario.Outcome(rolled_back=rolled_back, promoted=promoted, gated=gated, load={"1": (10, 0)})
+    assert (outcome.version_2_rolled_back, outcome.version_3_promoted, outcome.version_4_stopped_by_the_golden_gate) == expected
     assert outcome.succeeded == all(expected)
     document = outcome.as_json()
     assert document["succeeded"] == all(expected) and document["load"] == {"1": {"success": 10, "failure": 0}}

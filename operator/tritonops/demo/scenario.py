@@ -1,17 +1,21 @@
-"""`make demo`: a canary release on one machine, with a broken version rolled back and a good one promoted.
+"""`make demo`: canary releases on one machine: one rolled back, one promoted, one stopped by the golden gate.
 
 It starts the local control plane (SPEC section 6) with its real nodes (a kubelet and containerd each,
 whose pods are containers on 127.x addresses) and installs the operator with `helm install` from its
 image, at its production settings; packages a small PyTorch classifier with `tritonops package --format
 python` into a file:// model repository; deploys version 1 on three Triton pods (the Triton image, with
-this environment's torch mounted read-only through spec.server.volumes); sends bounded load through the Ready pods all along; rolls out version 2, whose every request fails
-inside torch, and prints the automatic rollback as it happens; rolls out version 3 and prints its steps,
-analyses and promotion; prints `tritonops status`; and tears everything down, on Ctrl-C and on errors
-too. Run it inside a loopback-only network namespace (`make demo` uses tests/sandbox.sh).
+this environment's torch mounted read-only through spec.server.volumes); sends bounded load through the
+Service's selector all along; rolls out version 2, whose every request fails inside torch, and prints the
+automatic rollback as it happens; rolls out version 3 and prints its steps, analyses and promotion; rolls
+out version 4, version 3 mis-quantized (fast, error-free, wrong), with the golden gate on the golden set
+`tritonops package` wrote for version 3, and prints its rollback before a single request reached it;
+prints `tritonops status`; and tears everything down, on Ctrl-C and on errors too. Run it inside a
+loopback-only network namespace (`make demo` uses tests/sandbox.sh).
 
     python -m tritonops.demo [--timeout SECONDS] [--keep] [--result FILE]
 
-Exit status 0 when version 2 ended RolledBack and version 3 was promoted, 1 otherwise, 130 on Ctrl-C.
+Exit status 0 when version 2 ended RolledBack, version 3 was promoted and version 4 was rolled back by the
+golden gate, 1 otherwise, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ ANALYSIS = {
     "maxErrorRateIncrease": 0.05,
 }
 ROLLOUT = {"steps": STEPS, "stepSeconds": 8, "progressDeadlineSeconds": 120, "analysis": ANALYSIS}
+# Version 4 re-exports version 3: its golden set is the one `tritonops package` wrote for version 3.
+GOLDEN_CONFIG_MAP = f"{NAME}-golden"
+GOLDEN_VERSION = 3
+GOLDEN = {"configMapRef": {"name": GOLDEN_CONFIG_MAP}, "atol": 1e-4, "rtol": 1e-3}
 LOAD_RATE = 30.0
 POLL_SECONDS = 0.5
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -80,7 +88,7 @@ class PackageStep:
 
 
 def package_steps(repository: pathlib.Path, staging: pathlib.Path) -> list[PackageStep]:
-    """Versions 1 and 3 straight into the repository; version 2 into a staging repository first."""
+    """Versions 1 and 3 straight into the repository; versions 2 and 4 into a staging repository first."""
 
     def package(factory: str, example: str, version: int, output: pathlib.Path) -> tuple[str, ...]:
         return ("package", f"{MODEL_MODULE}:{factory}", "-e", example, "--name", NAME, "--version", str(version), "--format", "python", "-o", str(output))
@@ -93,6 +101,11 @@ def package_steps(repository: pathlib.Path, staging: pathlib.Path) -> list[Packa
             "whose config.pbtxt (shared by every version) declares 4, so each request to it fails inside torch",
         ),
         PackageStep(package("classifier_retrained", "float32:1x4", 3, repository), "version 3: 4 features again, new weights"),
+        PackageStep(
+            package("classifier_misquantized", "float32:1x4", 4, staging),
+            "version 4: version 3 with its weights mis-quantized (rounded to steps of 0.25); it loads, answers fast and never "
+            "errors; only its version directory is copied, and the golden gate judges it on version 3's golden set",
+        ),
     ]
 
 
@@ -209,6 +222,7 @@ def model_deployment(repository: pathlib.Path, *, site_packages: pathlib.Path) -
 class Outcome:
     rolled_back: Mapping[str, Any] | None = None  # status after version 2 settled
     promoted: Mapping[str, Any] | None = None  # status after version 3 settled
+    gated: Mapping[str, Any] | None = None  # status after version 4 settled
     load: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # version: (successes, failures)
     seconds: float = 0.0
     stages: dict[str, float] = dataclasses.field(default_factory=dict)  # stage: seconds since the start
@@ -233,16 +247,28 @@ class Outcome:
         )
 
     @property
+    def version_4_stopped_by_the_golden_gate(self) -> bool:
+        status = self.gated or {}
+        failed = status.get("failedRevision") or {}
+        return (
+            status.get("phase") == "RolledBack"
+            and failed.get("version") == "4" and failed.get("reason") == "GoldenGateFailed"
+            and (status.get("stableRevision") or {}).get("version") == "3"
+        )
+
+    @property
     def succeeded(self) -> bool:
-        return self.version_2_rolled_back and self.version_3_promoted
+        return self.version_2_rolled_back and self.version_3_promoted and self.version_4_stopped_by_the_golden_gate
 
     def as_json(self) -> dict[str, Any]:
         return {
             "succeeded": self.succeeded,
             "version2RolledBack": self.version_2_rolled_back,
             "version3Promoted": self.version_3_promoted,
+            "version4StoppedByTheGoldenGate": self.version_4_stopped_by_the_golden_gate,
             "rolledBack": dict(self.rolled_back or {}),
             "promoted": dict(self.promoted or {}),
+            "gated": dict(self.gated or {}),
             "load": {version: {"success": ok, "failure": failed} for version, (ok, failed) in self.load.items()},
             "seconds": round(self.seconds, 1),
             "stages": {stage: round(seconds, 1) for stage, seconds in self.stages.items()},
@@ -320,7 +346,7 @@ class Demo:
         packaging = PackagingJob(package_steps(self.repository, self.staging), self.work_dir).start()
         stack.callback(packaging.cancel)
 
-        self.heading("1/6 the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server) and real nodes")
+        self.heading("1/7 the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok, metrics-server) and real nodes")
         cluster = LocalCluster(directory=self.work_dir / "cluster", progress=lambda message: self.stamp(f"cluster: {message}"))
         stack.callback(self._stopping("the control plane", cluster.stop))
         cluster.start()
@@ -331,7 +357,7 @@ class Demo:
         self.kube = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         stack.callback(self.kube.close)
         self._create_namespace()
-        self.heading("2/6 the operator: `helm install` of charts/tritonops, from the image the Containerfile builds")
+        self.heading("2/7 the operator: `helm install` of charts/tritonops, from the image the Containerfile builds")
         release = HelmOperator(cluster=cluster, home=self.work_dir / "helm", watch_namespaces=[NAMESPACE])
         stack.callback(self._stopping("the operator (helm uninstall)", release.uninstall))
         installed = release.install()
@@ -339,14 +365,14 @@ class Demo:
         self.operator_pod = (installed.namespace, installed.pod_name)
         self.mark("operatorInstalled")
 
-        self.heading("3/6 packaging the model with `tritonops package --format python`")
+        self.heading("3/7 packaging the model with `tritonops package --format python`")
         self._report_packaging(packaging)
         self.mark("packaged")
 
-        self.heading(f"4/6 version 1 on {REPLICAS} Triton pods, with load at {LOAD_RATE:g} requests/s through the Ready pods")
+        self.heading(f"4/7 version 1 on {REPLICAS} Triton pods, with load at {LOAD_RATE:g} requests/s through the Service's Ready pods")
         remaining = max(self.deadline - time.monotonic(), 1.0)
         self.load = LoadGenerator(
-            self.kube, NAMESPACE, NAME, model=NAME, request=classifier_request(), rate=LOAD_RATE,
+            self.kube, NAMESPACE, NAME, model=NAME, service=NAME, request=classifier_request(), rate=LOAD_RATE,
             max_seconds=remaining, max_requests=int(LOAD_RATE * remaining) + 1, timeout_seconds=2.0, workers=16,
         )
         body = model_deployment(self.repository, site_packages=torch_site_packages())
@@ -359,7 +385,7 @@ class Demo:
             raise DemoError(f"version 1 ended in phase {status_report.phase(first)}: {(first.get('status') or {}).get('message')}")
         self.mark("version1Ready")
 
-        self.heading("5/6 rolling out version 2 (broken: every request fails in torch); the operator should roll it back")
+        self.heading("5/7 rolling out version 2 (broken: every request fails in torch); the operator should roll it back")
         self.patch_version("2")
         self.outcome.rolled_back = dict(self.follow(what="the rollout of version 2 to settle", timeout=ROLLOUT_TIMEOUT_SECONDS).get("status") or {})
         if self.outcome.version_2_rolled_back:
@@ -369,13 +395,24 @@ class Demo:
             self.stamp(f"version 2 was NOT rolled back: phase {self.outcome.rolled_back.get('phase')}")
         self.mark("version2Settled")
 
-        self.heading("6/6 rolling out version 3 (good); it should go through every step and be promoted")
+        self.heading("6/7 rolling out version 3 (good); it should go through every step and be promoted")
         self.patch_version("3")
         self.outcome.promoted = dict(self.follow(what="the rollout of version 3 to settle", timeout=ROLLOUT_TIMEOUT_SECONDS).get("status") or {})
         self.stamp("version 3 promoted" if self.outcome.version_3_promoted else f"version 3 was NOT promoted: phase {self.outcome.promoted.get('phase')}")
         self.mark("version3Settled")
 
-        # Let the load reach the promoted pods for a moment, then stop it before reporting.
+        self.heading("7/7 rolling out version 4 (wrong answers, fast and error-free) behind the golden gate; it should never take traffic")
+        self._golden_config_map()
+        self.patch_version("4", analysis={"golden": GOLDEN})
+        self.outcome.gated = dict(self.follow(what="the rollout of version 4 to settle", timeout=ROLLOUT_TIMEOUT_SECONDS).get("status") or {})
+        if self.outcome.version_4_stopped_by_the_golden_gate:
+            failed = self.outcome.gated.get("failedRevision") or {}
+            self.stamp(f"version 4 stopped by the golden gate: {failed.get('message')}")
+        else:
+            self.stamp(f"version 4 was NOT stopped by the golden gate: phase {self.outcome.gated.get('phase')}")
+        self.mark("version4Settled")
+
+        # Let the load run a moment longer (to the stable version 3 only), then stop it before reporting.
         time.sleep(2)
         self.load.stop()
         self.outcome.load = self._load_by_version()
@@ -403,6 +440,9 @@ class Demo:
         staged = self.staging / NAME / "2"
         shutil.copytree(staged, self.repository / NAME / "2")
         self.say(f"copied {staged} to {self.repository / NAME / '2'} (its config.pbtxt, for 5 features, stays behind)")
+        staged = self.staging / NAME / "4"
+        shutil.copytree(staged, self.repository / NAME / "4")
+        self.say(f"copied {staged} to {self.repository / NAME / '4'} (its own golden-4.json, the mis-quantized answers, stays behind)")
         shown = sorted(str(path.relative_to(self.repository)) for path in self.repository.rglob("*") if path.is_file())
         self.say(f"model repository {self.repository}: {', '.join(shown)}")
 
@@ -426,13 +466,27 @@ class Demo:
         body: Any = client.CustomObjectsApi(self.kube).get_namespaced_custom_object(constants.GROUP, constants.VERSION, NAMESPACE, constants.PLURAL, NAME)
         return dict(body)
 
-    def patch_version(self, version: str) -> None:
+    def patch_version(self, version: str, *, analysis: Mapping[str, Any] | None = None) -> None:
         from kubernetes import client
 
-        self.stamp(f"patch spec.model.version: \"{version}\"  (kubectl patch md {NAME} -n {NAMESPACE} --type merge -p '{{\"spec\":{{\"model\":{{\"version\":\"{version}\"}}}}}}')")
-        client.CustomObjectsApi(self.kube).patch_namespaced_custom_object(
-            constants.GROUP, constants.VERSION, NAMESPACE, constants.PLURAL, NAME, {"spec": {"model": {"version": version}}}
-        )
+        spec: dict[str, Any] = {"model": {"version": version}}
+        if analysis is not None:
+            spec["rollout"] = {"analysis": dict(analysis)}
+        patch = {"spec": spec}
+        what = "spec.model.version" + (" and spec.rollout.analysis" if analysis is not None else "")
+        self.stamp(f"patch {what}  (kubectl patch md {NAME} -n {NAMESPACE} --type merge -p '{json.dumps(patch, separators=(',', ':'))}')")
+        client.CustomObjectsApi(self.kube).patch_namespaced_custom_object(constants.GROUP, constants.VERSION, NAMESPACE, constants.PLURAL, NAME, patch)
+
+    def _golden_config_map(self) -> None:
+        """The golden set of version 3 (the answers of its PyTorch model) as the ConfigMap the gate reads."""
+        from kubernetes import client
+
+        from tritonops.packaging import golden_file
+
+        path = golden_file.path(self.repository / NAME, GOLDEN_VERSION)
+        self.stamp(f"kubectl create configmap {GOLDEN_CONFIG_MAP} -n {NAMESPACE} --from-file=golden.json={path}")
+        body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=GOLDEN_CONFIG_MAP), data={"golden.json": path.read_text()})
+        client.CoreV1Api(self.kube).create_namespaced_config_map(NAMESPACE, body)
 
     def follow(self, *, what: str, timeout: float) -> dict[str, Any]:
         """Print each change of the rollout (and each analysis) until its phase is settled for the latest spec."""
@@ -548,7 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo.say(
             f"demo {'succeeded' if outcome.succeeded else 'FAILED'} in {outcome.seconds:.0f}s: version 2 "
             f"{'rolled back' if outcome.version_2_rolled_back else 'NOT rolled back'}, version 3 "
-            f"{'promoted' if outcome.version_3_promoted else 'NOT promoted'}"
+            f"{'promoted' if outcome.version_3_promoted else 'NOT promoted'}, version 4 "
+            f"{'stopped by the golden gate' if outcome.version_4_stopped_by_the_golden_gate else 'NOT stopped by the golden gate'}"
         )
     except KeyboardInterrupt:
         demo.say("interrupted: everything it started was stopped")
