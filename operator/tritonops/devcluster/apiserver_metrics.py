@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 
@@ -34,3 +35,52 @@ def count_writes(
         if resource in any_subresource or (resource in main_only and not labels.get("subresource")):
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestTime:
+    """How many requests of one kind the apiserver served, and the seconds they took in all."""
+
+    verb: str
+    resource: str
+    subresource: str
+    requests: int
+    seconds: float
+
+    @property
+    def mean_milliseconds(self) -> float:
+        return 1000 * self.seconds / self.requests if self.requests else 0.0
+
+    def as_json(self) -> dict[str, object]:
+        kind = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return {"verb": self.verb, "resource": kind, "requests": self.requests,
+                "mean_ms": round(self.mean_milliseconds, 2), "total_seconds": round(self.seconds, 2)}
+
+
+def request_times(metrics_text: str) -> dict[tuple[str, str, str], RequestTime]:
+    """apiserver_request_duration_seconds' count and sum per (verb, resource, subresource), WATCH excluded
+    (a watch lasts as long as it is open: its duration says nothing about load)."""
+    totals: dict[str, dict[tuple[str, str, str], float]] = {"_count{": {}, "_sum{": {}}
+    for line in metrics_text.splitlines():
+        for suffix, into in totals.items():
+            if not line.startswith("apiserver_request_duration_seconds" + suffix):
+                continue
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            if labels.get("verb") in ("WATCH", "CONNECT"):
+                continue
+            key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+            into[key] = into.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    counts, sums = totals["_count{"], totals["_sum{"]
+    return {key: RequestTime(*key, requests=int(counts[key]), seconds=sums.get(key, 0.0)) for key in counts}
+
+
+def request_times_between(before: str, after: str, *, top: int = 8) -> list[RequestTime]:
+    """The kinds of request that took the apiserver the most time between two scrapes, busiest first."""
+    earlier = request_times(before)
+    spent = []
+    for key, later in request_times(after).items():
+        previous = earlier.get(key)
+        requests = later.requests - (previous.requests if previous else 0)
+        if requests > 0:
+            spent.append(RequestTime(*key, requests=requests, seconds=later.seconds - (previous.seconds if previous else 0.0)))
+    return sorted(spent, key=lambda entry: entry.seconds, reverse=True)[:top]
