@@ -386,30 +386,23 @@ class Demo:
         self.mark("version1Ready")
 
         self.heading("5/7 rolling out version 2 (broken: every request fails in torch); the operator should roll it back")
-        self.patch_version("2")
-        self.outcome.rolled_back = dict(self.follow(what="the rollout of version 2 to settle", timeout=ROLLOUT_TIMEOUT_SECONDS).get("status") or {})
-        if self.outcome.version_2_rolled_back:
-            failed = self.outcome.rolled_back.get("failedRevision") or {}
-            self.stamp(f"version 2 rolled back automatically ({failed.get('reason')}); version 1 kept serving")
-        else:
-            self.stamp(f"version 2 was NOT rolled back: phase {self.outcome.rolled_back.get('phase')}")
+        self.outcome.rolled_back = self.roll_out("2")
+        failed = self.outcome.rolled_back.get("failedRevision") or {}
+        self.stamp(f"version 2 rolled back automatically ({failed.get('reason')}); version 1 kept serving" if self.outcome.version_2_rolled_back
+                   else f"version 2 was NOT rolled back: phase {self.outcome.rolled_back.get('phase')}")
         self.mark("version2Settled")
 
         self.heading("6/7 rolling out version 3 (good); it should go through every step and be promoted")
-        self.patch_version("3")
-        self.outcome.promoted = dict(self.follow(what="the rollout of version 3 to settle", timeout=ROLLOUT_TIMEOUT_SECONDS).get("status") or {})
+        self.outcome.promoted = self.roll_out("3")
         self.stamp("version 3 promoted" if self.outcome.version_3_promoted else f"version 3 was NOT promoted: phase {self.outcome.promoted.get('phase')}")
         self.mark("version3Settled")
 
         self.heading("7/7 rolling out version 4 (wrong answers, fast and error-free) behind the golden gate; it should never take traffic")
         self._golden_config_map()
-        self.patch_version("4", analysis={"golden": GOLDEN})
-        self.outcome.gated = dict(self.follow(what="the rollout of version 4 to settle", timeout=ROLLOUT_TIMEOUT_SECONDS).get("status") or {})
-        if self.outcome.version_4_stopped_by_the_golden_gate:
-            failed = self.outcome.gated.get("failedRevision") or {}
-            self.stamp(f"version 4 stopped by the golden gate: {failed.get('message')}")
-        else:
-            self.stamp(f"version 4 was NOT stopped by the golden gate: phase {self.outcome.gated.get('phase')}")
+        self.outcome.gated = self.roll_out("4", analysis={"golden": GOLDEN})
+        failed = self.outcome.gated.get("failedRevision") or {}
+        self.stamp(f"version 4 stopped by the golden gate: {failed.get('message')}" if self.outcome.version_4_stopped_by_the_golden_gate
+                   else f"version 4 was NOT stopped by the golden gate: phase {self.outcome.gated.get('phase')}")
         self.mark("version4Settled")
 
         # Let the load run a moment longer (to the stable version 3 only), then stop it before reporting.
@@ -465,6 +458,11 @@ class Demo:
 
         body: Any = client.CustomObjectsApi(self.kube).get_namespaced_custom_object(constants.GROUP, constants.VERSION, NAMESPACE, constants.PLURAL, NAME)
         return dict(body)
+
+    def roll_out(self, version: str, *, analysis: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Patch the version in and follow the rollout until it settles; its final status."""
+        self.patch_version(version, analysis=analysis)
+        return dict(self.follow(what=f"the rollout of version {version} to settle", timeout=ROLLOUT_TIMEOUT_SECONDS).get("status") or {})
 
     def patch_version(self, version: str, *, analysis: Mapping[str, Any] | None = None) -> None:
         from kubernetes import client
