@@ -3,7 +3,7 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps image manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-spec-change bench-capacity docs
+.PHONY: deps image manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-versus bench-spec-change bench-capacity docs
 
 deps:
 	tests/install-dependencies.sh
@@ -42,6 +42,12 @@ bench-scale: deps
 
 bench-rollback: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.rollback
+
+# Flagger (built once from its Go module, with its CRDs, outside the sandbox: `make deps` never builds it)
+# and tritonops on the same cluster and faults. ARGS is passed through, e.g. ARGS="--runs 1 --faults errors".
+bench-versus: deps
+	$(VENV)/bin/python -m tritonops.devcluster.gobuild flagger
+	tests/sandbox.sh $(VENV)/bin/python -m bench.versus $(ARGS)
 
 bench-spec-change: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.spec_change

@@ -23,6 +23,8 @@ PRODUCTION_RESYNC_SECONDS = 60.0
 class RealCluster:
     root: pathlib.Path  # open to uid 1000: the Triton pods read repositories under it through hostPath
     api: client.ApiClient
+    # For other clients of the same cluster (kubectl, Flagger in `make bench-versus`).
+    kubeconfig: pathlib.Path
 
 
 @contextlib.contextmanager
@@ -38,7 +40,7 @@ def real_cluster(*, name: str) -> Iterator[RealCluster]:
             operator.start()
             api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
             try:
-                yield RealCluster(root=root, api=api)
+                yield RealCluster(root=root, api=api, kubeconfig=cluster.kubeconfig)
             finally:
                 api.close()
         finally:

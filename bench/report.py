@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -65,6 +66,69 @@ def save(
         figure.suptitle(title)
     summary = ", ".join(f"{key}={value}" for key, value in figures.items() if isinstance(value, (int, float)))
     figure.text(0.01, 0.01, summary[:160], fontsize=7)
+    png_path = RESULTS / f"{name}.png"
+    figure.savefig(png_path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return json_path, png_path
+
+
+@dataclasses.dataclass(frozen=True)
+class Bar:
+    """One bar of a grouped bar chart: its height and, when given, a whisker up to `high` (a maximum)."""
+
+    value: float
+    high: float | None = None
+
+
+def save_bars(
+    name: str,
+    *,
+    figures: Mapping[str, Any],
+    panels: Mapping[str, Mapping[str, Mapping[str, Bar]]],
+    y_label: str,
+    title: str,
+) -> tuple[pathlib.Path, pathlib.Path]:
+    """Figures as JSON and a PNG of grouped bars: one plot per panel (title: group: bar name: Bar), the bars of
+    each group side by side, each labelled with its value, in the same colour for the same bar name everywhere."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": name,
+        "machine": machine(),
+        "figures": dict(figures),
+        "bars": {panel: {group: {label: dataclasses.asdict(bar) for label, bar in bars.items()} for group, bars in groups.items()}
+                 for panel, groups in panels.items()},
+    }
+    json_path = RESULTS / f"{name}.json"
+    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    labels = list(dict.fromkeys(label for groups in panels.values() for bars in groups.values() for label in bars))
+    colours = {label: f"C{index}" for index, label in enumerate(labels)}
+    figure, grid = plt.subplots(len(panels), 1, figsize=(9, 3.4 * len(panels) + 1.0), squeeze=False)
+    width = 0.8 / max(1, len(labels))
+    for axes, (panel, groups) in zip(grid[:, 0], panels.items()):
+        for group_index, bars in enumerate(groups.values()):
+            for label_index, label in enumerate(labels):
+                bar = bars.get(label)
+                if bar is None:
+                    continue
+                x = group_index + (label_index - (len(labels) - 1) / 2) * width
+                axes.bar(x, bar.value, width=width * 0.95, color=colours[label],
+                         label=label if group_index == 0 else None)
+                top = bar.value
+                if bar.high is not None and bar.high > bar.value:
+                    axes.plot([x, x], [bar.value, bar.high], color="black", linewidth=1)
+                    top = bar.high
+                axes.annotate(f"{bar.value:.3g}", (x, top), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
+        axes.set_xticks(range(len(groups)), list(groups))
+        axes.set_ylabel(y_label)
+        axes.set_title(panel, fontsize=10)
+        axes.grid(True, axis="y", alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.suptitle(title)
     png_path = RESULTS / f"{name}.png"
     figure.savefig(png_path, dpi=110, bbox_inches="tight")
     plt.close(figure)

@@ -16,6 +16,8 @@ TritonModelException, which Triton counts in nv_inference_request_failure; an er
 response would count as a success. The fault files may also set `factor` (OUTPUT is INPUT times it instead of
 2: a wrong answer that is fast and error-free, or one within a tolerance of the right one) and
 `error_responses` (every response carries an error inside it: the client sees an error, Triton a success).
+`faults.json` may also set `hang_load`: initialize never returns, so the version never loads and Triton never
+turns Ready (it is read at initialize only).
 """
 
 import os
@@ -83,6 +85,10 @@ class TritonPythonModel:
             fail_load = bool(version_faults["fail_load"])
         if fail_load:
             raise pb_utils.TritonModelException("this model version is configured to fail to load")
+        if version_faults.get("hang_load"):
+            # Never returns, like a load stuck on a hung download or a deadlock.
+            while True:
+                time.sleep(1)
         # A version that needs more memory than the pod may use: the pages are written, so they count.
         self.ballast = np.ones(int(float(version_faults.get("allocate_mb") or 0) * 1024 * 1024 // 8), dtype=np.float64)
 

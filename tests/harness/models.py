@@ -26,6 +26,9 @@ class Faults:
     factor: float | None = None
     # Every response carries an error inside it: the client sees an error while Triton counts a success.
     error_responses: bool = False
+    # The version's initialize never returns (read from faults.json at load only): Triton never turns Ready,
+    # as a model stuck loading (a hung download, a deadlock) looks from outside.
+    hang_load: bool = False
 
     def as_json(self) -> dict[str, object]:
         document: dict[str, object] = {"failure_rate": self.failure_rate, "delay_ms": self.delay_ms, "fail_load": self.fail_load}
@@ -37,6 +40,8 @@ class Faults:
             document["factor"] = self.factor
         if self.error_responses:
             document["error_responses"] = True
+        if self.hang_load:
+            document["hang_load"] = True
         return document
 
 

@@ -1,7 +1,8 @@
 """Prometheus target discovery for Triton pods, as a PodMonitor would do it: a file_sd file kept current.
 
 Each Ready pod of a ModelDeployment becomes a target at its pod IP's metrics port, labelled with its
-revision under the name that a ServiceMonitor's podTargetLabels gives it. Loopback IPs only.
+revision under the name that a ServiceMonitor's podTargetLabels gives it, its pod and its namespace (as a
+PodMonitor labels them). Loopback IPs only.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class PodDiscovery:
             ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
             if not address or not ready or not ipaddress.ip_address(address).is_loopback:
                 continue
-            labels = {REVISION_LABEL: pod.metadata.labels.get(constants.LABEL_REVISION, ""), "pod": pod.metadata.name}
+            labels = {REVISION_LABEL: pod.metadata.labels.get(constants.LABEL_REVISION, ""), "pod": pod.metadata.name, "namespace": self.namespace}
             groups.append({"targets": [f"{address}:{constants.METRICS_PORT}"], "labels": labels})
         staging = self.path.with_name(f".{self.path.name}.tmp")
         staging.write_text(json.dumps(groups))

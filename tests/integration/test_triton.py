@@ -119,6 +119,20 @@ def test_model_that_fails_to_load_is_not_ready(tmp_path: pathlib.Path, start_tri
     assert "configured to fail to load" in server.process.log_tail(20000)
 
 
+def test_a_version_whose_load_never_returns_keeps_triton_running_and_never_ready(
+    tmp_path: pathlib.Path, start_triton: Callable[..., TritonServer]
+) -> None:
+    write_model(tmp_path / "models", version=1, version_faults=Faults(hang_load=True))
+    server = start_triton(tmp_path / "models", wait_ready=False)
+    assert server.process is not None
+    # Several times what a healthy load takes here: neither an exit nor readiness comes.
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        assert server.process.running(), server.process.log_tail(4000)
+        assert not server.ready()
+        time.sleep(1)
+
+
 def test_version_faults_file_fails_the_load_of_that_version_only(tmp_path: pathlib.Path, start_triton: Callable[..., TritonServer]) -> None:
     # config.pbtxt is shared by both versions; version 2's own faults.json makes it fail to load.
     write_model(tmp_path / "models", version=1)

@@ -37,3 +37,9 @@ def test_version_faults_live_in_that_version_directory_only(tmp_path: pathlib.Pa
 def test_fault_file_keeps_its_keys(tmp_path: pathlib.Path) -> None:
     set_faults(tmp_path / "f.json", Faults(failure_rate=0.25, delay_ms=5))
     assert json.loads((tmp_path / "f.json").read_text()) == {"failure_rate": 0.25, "delay_ms": 5}
+
+
+def test_a_hanging_load_is_written_only_when_asked_for(tmp_path: pathlib.Path) -> None:
+    model = write_model(tmp_path, version=2, version_faults=Faults(hang_load=True))
+    assert json.loads((model / "2" / VERSION_FAULTS).read_text())["hang_load"] is True
+    assert "hang_load" not in Faults().as_json()

@@ -1,0 +1,440 @@
+"""`make bench-versus`: tritonops and Flagger side by side on the same fault, cluster and Triton pods.
+
+Both tools run on the same local cluster (real kubelets running the Triton image), at the same time, each
+in its own namespace per run: tritonops (its operator at the production resync, 60 s) with a
+ModelDeployment, Flagger v1.44.0 (built from its Go module by `make bench-versus`, outside the sandbox)
+with a Canary whose target is the Deployment that tritonops' own builder makes for the same spec, so both
+run identical Triton pods. Each run deploys version 1 of the test model, sends load, rolls out version 2
+and makes it fail.
+
+The two tools' canaries, kept alike:
+- tritonops: 2 replicas, one step at 50 %: one stable and one canary pod, 40 requests/s through the
+  `replicas` router, so the canary gets 20/s. It judges with its `triton` provider (each pod's /metrics).
+- Flagger (`-mesh-provider=kubernetes`: blue/green): the target has 1 replica, so one primary and one
+  canary pod. Its canary gets no production traffic, so the same bounded load generator sends 20/s to
+  the canary's pods and 20/s to the primary's. It judges with two MetricTemplates on Triton's own counters
+  (success rate from nv_inference_request_success/_failure, mean latency from
+  nv_inference_request_duration_us / successes), scoped to the canary's pods, through the real
+  Prometheus of this benchmark (127.0.0.1, scraping every Ready Triton pod each second).
+- Both: success rate at least 99 %, mean latency at most 80 ms, progress deadline 60 s.
+
+Faults (tests/harness/models.py):
+- errors (5 % of requests fail) and latency (+120 ms): switched on once the canary has passed an analysis
+  (tritonops: status.lastAnalysis Passed; Flagger: status.iterations 2, as its first iteration runs no
+  check, with no failed check yet); the clock starts at the switch;
+- crash: the canary's tritonserver is killed at its next request, and again after each restart, once the
+  canary has passed an analysis; the clock starts when the pod's status shows the dead container;
+- load failure: version 2 fails to load; the clock starts when the pod's status shows the dead container;
+- never Ready: version 2's load never returns; the clock starts when the first canary pod exists.
+The clock stops when every canary pod is being deleted (a deletionTimestamp, or no pod left): then no
+canary pod is Ready, so none is behind tritonops' Service and none gets Flagger's (benchmark-sent)
+traffic, and all traffic is on the stable revision. Both tools get there the same way, by scaling the
+canary's Deployment to zero (tritonops then deletes it; Flagger sets its Canary's phase to Failed after
+the scale). Afterwards the run checks that tritonops' phase is RolledBack, and that Flagger's Canary is
+Failed with its canary Deployment at 0 replicas.
+
+Settings: `common` (both at a 10 s interval x 2 failures) and `fastest` (each tool's fastest documented
+setting: tritonops 5 s x 2; Flagger's floor is 10 s and its threshold is tritonops' failureLimit, so its
+fastest setting is the common one and its runs are shared, not repeated). The fastest setting runs the
+faults the interval matters for (errors, latency). Per setting, fault and tool: median and maximum over
+`--runs`, and the ratio Flagger / tritonops, in bench/results/versus.{json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import pathlib
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from kubernetes import client
+
+from bench import flagger, report
+from bench.real_cluster import RealCluster, real_cluster
+from tests.harness.kubectl import kubectl
+from tests.harness.load import LoadGenerator
+from tests.harness.models import Faults, set_version_faults, write_model
+from tests.harness.pod_discovery import PodDiscovery
+from tests.harness.real_node import host_directory, real_node_server_spec
+from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
+from tests.harness.specs import model_deployment_body
+from tritonops import constants
+from tritonops.desired.deployment import build_deployment
+from tritonops.devcluster import gobuild, versions
+from tritonops.devcluster.processes import wait_until
+from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
+from tritonops.resource import ModelDeployment
+
+NAME = "doubler"
+TOOLS = ("tritonops", "flagger")
+RATE = 40.0  # requests/s: tritonops' whole Service, split 1:1 between its stable and canary pods
+CANARY_RATE = RATE / 2  # what tritonops' canary gets at its 50 % step, and so what Flagger's canary gets
+STEP_PERCENT = 50
+SUCCESS_RATE_MIN = 0.99
+LATENCY_MAX_MS = 80
+MIN_REQUESTS = 10
+PROGRESS_DEADLINE_SECONDS = 60
+STARTUP_TIMEOUT_SECONDS = 60
+# Flagger promotes after this many passed checks: far more than any fault here needs to be caught.
+FLAGGER_ITERATIONS = 10
+POLL_SECONDS = 0.1
+# Flagger's crash case waits out the kubelet's growing restart back-off: minutes.
+GONE_TIMEOUT_SECONDS = 420.0
+KINDS: dict[str, Faults] = {
+    "errors": Faults(failure_rate=0.05),
+    "latency": Faults(delay_ms=120),
+    "crash": Faults(crash_after_requests=0),
+    "load-failure": Faults(fail_load=True),
+    "never-ready": Faults(hang_load=True),
+}
+# Switched on once the canary passed an analysis; the others are written into version 2 before the rollout.
+SWITCHED = ("errors", "latency", "crash")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Setting:
+    name: str
+    description: str
+    tritonops_interval_seconds: int
+    tritonops_failure_limit: int
+    flagger_interval_seconds: int
+    flagger_threshold: int
+    kinds: tuple[str, ...]
+
+    def parameters(self, tool: str) -> tuple[int, int]:
+        """(interval seconds, failures before rollback) of one tool: runs with equal parameters are shared."""
+        if tool == "tritonops":
+            return self.tritonops_interval_seconds, self.tritonops_failure_limit
+        return self.flagger_interval_seconds, self.flagger_threshold
+
+
+SETTINGS: dict[str, Setting] = {
+    "common": Setting(name="common", description="both at 10 s x 2",
+                      tritonops_interval_seconds=10, tritonops_failure_limit=2, flagger_interval_seconds=10, flagger_threshold=2,
+                      kinds=tuple(KINDS)),
+    "fastest": Setting(name="fastest", description="tritonops 5 s x 2, Flagger 10 s x 2 (its floor)",
+                       tritonops_interval_seconds=5, tritonops_failure_limit=2, flagger_interval_seconds=10, flagger_threshold=2,
+                       kinds=("errors", "latency")),
+}
+
+
+# -- the pure parts: what is measured, and its summary -------------------------------------------------
+
+def flagger_analysis(setting: Setting) -> flagger.FlaggerAnalysis:
+    return flagger.FlaggerAnalysis(
+        interval_seconds=setting.flagger_interval_seconds, threshold=setting.flagger_threshold, iterations=FLAGGER_ITERATIONS,
+        progress_deadline_seconds=PROGRESS_DEADLINE_SECONDS, success_rate_min_percent=SUCCESS_RATE_MIN * 100, latency_max_ms=LATENCY_MAX_MS,
+    )
+
+
+def tritonops_body(setting: Setting, *, repository: pathlib.Path) -> dict[str, Any]:
+    analysis = {"intervalSeconds": setting.tritonops_interval_seconds, "failureLimit": setting.tritonops_failure_limit,
+                "minRequests": MIN_REQUESTS, "successRate": {"min": SUCCESS_RATE_MIN}, "latencyMs": {"max": LATENCY_MAX_MS}}
+    return model_deployment(
+        NAME, replicas=2, model={"repository": f"file://{repository}", "version": "1"},
+        server={**real_node_server_spec(), "startupTimeoutSeconds": STARTUP_TIMEOUT_SECONDS, "resources": {"limits": {"memory": "150Mi"}}},
+        rollout={"steps": [STEP_PERCENT], "stepSeconds": 600, "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS, "analysis": analysis},
+    )
+
+
+def flagger_target(setting: Setting, *, repository: pathlib.Path, namespace: str, version: str) -> dict[str, Any]:
+    """The Deployment tritonops would run for the same spec at `version`, as Flagger's 1-replica target."""
+    spec = tritonops_body(setting, repository=repository)["spec"]
+    spec["model"]["version"] = version
+    # Defaulted from the CRD's schema, as the API server stores tritonops' own ModelDeployment.
+    resource = ModelDeployment.from_body(model_deployment_body(spec, name=NAME, namespace=namespace))
+    return flagger.target_deployment(build_deployment(resource, resource.revision, replicas=1), name=NAME)
+
+
+def summary(seconds: Sequence[float]) -> dict[str, Any]:
+    return {"seconds": [round(value, 2) for value in seconds], "median_seconds": round(statistics.median(seconds), 2),
+            "max_seconds": round(max(seconds), 2)}
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """Flagger / tritonops; None when tritonops' time rounds to zero (no finite ratio to report)."""
+    return round(numerator / denominator, 1) if denominator > 0 else None
+
+
+Results = Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]  # setting -> fault -> tool -> seconds
+
+
+def figures(results: Results, *, runs: int) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "runs_per_fault": runs,
+        "rate_per_second": {"tritonops_service": RATE, "canary": CANARY_RATE, "flagger_primary": RATE - CANARY_RATE},
+        "thresholds": {"success_rate_min": SUCCESS_RATE_MIN, "latency_max_ms": LATENCY_MAX_MS, "progress_deadline_seconds": PROGRESS_DEADLINE_SECONDS},
+        "settings": {name: {"description": setting.description,
+                            "tritonops": {"interval_seconds": setting.tritonops_interval_seconds, "failure_limit": setting.tritonops_failure_limit},
+                            "flagger": {"interval_seconds": setting.flagger_interval_seconds, "threshold": setting.flagger_threshold}}
+                     for name, setting in SETTINGS.items() if name in results},
+    }
+    for setting, kinds in results.items():
+        by_kind: dict[str, Any] = {}
+        for kind, tools in kinds.items():
+            entry: dict[str, Any] = {tool: summary(seconds) for tool, seconds in tools.items()}
+            if all(tool in entry for tool in TOOLS):
+                entry["ratio_median"] = ratio(entry["flagger"]["median_seconds"], entry["tritonops"]["median_seconds"])
+                entry["ratio_max"] = ratio(entry["flagger"]["max_seconds"], entry["tritonops"]["max_seconds"])
+            by_kind[kind] = entry
+        found[setting] = by_kind
+    return found
+
+
+def bars(found: Mapping[str, Any]) -> dict[str, dict[str, dict[str, report.Bar]]]:
+    """One panel per setting, one group per fault, one bar per tool: the median, a whisker to the maximum."""
+    panels: dict[str, dict[str, dict[str, report.Bar]]] = {}
+    for name, setting in SETTINGS.items():
+        if name not in found:
+            continue
+        panels[f"{name}: {setting.description}"] = {
+            kind: {tool: report.Bar(value=entry[tool]["median_seconds"], high=entry[tool]["max_seconds"]) for tool in TOOLS if tool in entry}
+            for kind, entry in found[name].items()
+        }
+    return panels
+
+
+def table(found: Mapping[str, Any]) -> list[str]:
+    lines = [f"{'setting':<8} {'fault':<13} {'tritonops median/max':>21} {'Flagger median/max':>20} {'ratio':>7}"]
+    for name in SETTINGS:
+        for kind, entry in (found.get(name) or {}).items():
+            cells = [f"{entry[tool]['median_seconds']:.2f}/{entry[tool]['max_seconds']:.2f}s" if tool in entry else "-" for tool in TOOLS]
+            shown = entry.get("ratio_median")
+            lines.append(f"{name:<8} {kind:<13} {cells[0]:>21} {cells[1]:>20} {'-' if shown is None else f'{shown:g}x':>7}")
+    return lines
+
+
+# -- the cluster parts ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    cluster: RealCluster
+    prometheus: PrometheusServer
+    flagger: flagger.FlaggerProcess
+    targets: pathlib.Path  # Prometheus' file_sd file of Triton pods, rewritten by each Flagger run
+
+
+def _ready(pod: Any) -> bool:
+    return any(condition.type == "Ready" and condition.status == "True" for condition in pod.status.conditions or [])
+
+
+def _shows_dead_container(pod: Any) -> bool:
+    for container in pod.status.container_statuses or []:
+        waiting = container.state.waiting.reason if container.state and container.state.waiting else None
+        if container.restart_count or (container.last_state and container.last_state.terminated):
+            return True
+        if waiting == "CrashLoopBackOff":
+            return True
+    return False
+
+
+def _poll(condition: Callable[[], bool], *, timeout: float, description: str) -> float:
+    """Poll every 100 ms; the wall-clock time the condition first held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return time.time()
+        time.sleep(POLL_SECONDS)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {description}")
+
+
+def time_fault(kind: str, *, canary_pods: Callable[[], list[Any]], passed_analysis: Callable[[], bool], model_directory: pathlib.Path) -> float:
+    """Seconds from the fault's onset to every canary pod being deleted, the same for both tools."""
+    if kind in SWITCHED:
+        _poll(passed_analysis, timeout=150, description="a passed analysis of the healthy canary")
+        set_version_faults(model_directory, 2, KINDS[kind])
+        onset = time.time()
+        if kind == "crash":
+            onset = _poll(lambda: any(_shows_dead_container(pod) for pod in canary_pods()), timeout=60,
+                          description="the canary pod's status to show the crash")
+    elif kind == "load-failure":
+        onset = _poll(lambda: any(_shows_dead_container(pod) for pod in canary_pods()), timeout=150,
+                      description="the canary pod's status to show the load failure")
+    else:
+        onset = _poll(lambda: bool(canary_pods()), timeout=150, description="a canary pod that will never be Ready")
+    gone = _poll(lambda: all(pod.metadata.deletion_timestamp for pod in canary_pods()), timeout=GONE_TIMEOUT_SECONDS,
+                 description="every canary pod to be deleted")
+    return gone - onset
+
+
+@contextlib.contextmanager
+def _namespace(core: client.CoreV1Api) -> Iterator[str]:
+    """A namespace for one run, deleted afterwards and waited for: its Triton pods would take CPU from the next run."""
+    name = f"versus-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(body={"metadata": {"name": name}})  # type: ignore[arg-type]
+    wait_until(lambda: core.read_namespaced_service_account("default", name) is not None, description="default SA", timeout_seconds=30)
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name=name)
+        wait_until(lambda: not core.list_namespaced_pod(name).items, description=f"the pods of {name} to be gone", timeout_seconds=120)
+
+
+def tritonops_run(bench: Bench, setting: Setting, kind: str, *, repository: pathlib.Path) -> float:
+    api = bench.cluster.api
+    core = client.CoreV1Api(api)
+    with _namespace(core) as namespace:
+        model_directory = write_model(repository, name=NAME, version=1, version_faults=Faults())
+        write_model(repository, name=NAME, version=2, version_faults=Faults() if kind in SWITCHED else KINDS[kind])
+        create(api, namespace, tritonops_body(setting, repository=repository))
+        wait_phase(api, namespace, NAME, "Ready", timeout=120)
+        with LoadGenerator(api, namespace, NAME, rate=RATE, max_seconds=GONE_TIMEOUT_SECONDS + 180, max_requests=100_000) as load:
+            patch_spec(api, namespace, NAME, {"model": {"version": "2"}})
+            canary = wait_phase(api, namespace, NAME, "Canary", timeout=60)["status"]["canaryRevision"]["hash"]
+            selector = f"{constants.LABEL_MODEL_DEPLOYMENT}={NAME},{constants.LABEL_REVISION}={canary}"
+            seconds = time_fault(
+                kind,
+                canary_pods=lambda: list(core.list_namespaced_pod(namespace, label_selector=selector).items),
+                passed_analysis=lambda: (read(api, namespace, NAME)["status"].get("lastAnalysis") or {}).get("result") == "Passed",
+                model_directory=model_directory,
+            )
+            reached = load.pod_snapshot()
+        final = read(api, namespace, NAME)["status"]
+        if final.get("phase") != "RolledBack":
+            raise RuntimeError(f"tritonops {kind}: expected RolledBack, got {final.get('phase')}: {final.get('message')}")
+        canary_requests = {pod: counts.total for pod, counts in reached.items() if canary in pod}
+        print(f"  tritonops {setting.name} {kind}: {seconds:.2f}s ({final['failedRevision']['reason']}; canary pods' requests {canary_requests})", flush=True)
+        return seconds
+
+
+def _canary_status(api: client.ApiClient, namespace: str) -> dict[str, Any]:
+    found: Any = client.CustomObjectsApi(api).get_namespaced_custom_object(flagger.GROUP, flagger.VERSION, namespace, flagger.CANARIES, NAME)
+    return dict(found.get("status") or {})
+
+
+def _replace_template(api: client.ApiClient, namespace: str, template: Mapping[str, Any]) -> None:
+    """A new pod template, as `kubectl apply` of the next release would write it; Flagger scales the same object."""
+    apps = client.AppsV1Api(api)
+    for _ in range(10):
+        body = api.sanitize_for_serialization(apps.read_namespaced_deployment(NAME, namespace))  # type: ignore[no-untyped-call]
+        body["spec"]["template"] = dict(template)
+        try:
+            apps.replace_namespaced_deployment(NAME, namespace, body)
+            return
+        except client.ApiException as error:
+            if error.status != 409:  # a conflict: Flagger changed replicas meanwhile; read again
+                raise
+    raise RuntimeError("the target Deployment kept changing under the template update")
+
+
+def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathlib.Path) -> float:
+    api = bench.cluster.api
+    core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
+    with _namespace(core) as namespace:
+        model_directory = write_model(repository, name=NAME, version=1, version_faults=Faults())
+        write_model(repository, name=NAME, version=2, version_faults=Faults() if kind in SWITCHED else KINDS[kind])
+        for template in flagger.metric_templates(namespace=namespace, prometheus_url=bench.prometheus.url):
+            custom.create_namespaced_custom_object(flagger.GROUP, flagger.VERSION, namespace, flagger.METRIC_TEMPLATES, template)
+        apps.create_namespaced_deployment(namespace, flagger_target(setting, repository=repository, namespace=namespace, version="1"))  # type: ignore[arg-type]
+        custom.create_namespaced_custom_object(flagger.GROUP, flagger.VERSION, namespace, flagger.CANARIES,
+                                               flagger.canary(name=NAME, namespace=namespace, analysis=flagger_analysis(setting)))
+        _poll(lambda: _canary_status(api, namespace).get("phase") == "Initialized", timeout=180, description="Flagger's Canary Initialized")
+        canary_selector = f"{flagger.SELECTOR_LABEL}={NAME}"
+        version_2 = flagger_target(setting, repository=repository, namespace=namespace, version="2")
+        limit = GONE_TIMEOUT_SECONDS + 180
+        with (PodDiscovery(api, namespace, NAME, path=bench.targets, max_seconds=limit),
+              LoadGenerator(api, namespace, selector=f"{flagger.SELECTOR_LABEL}={NAME}-primary", rate=RATE - CANARY_RATE, max_seconds=limit, max_requests=100_000),
+              LoadGenerator(api, namespace, selector=canary_selector, rate=CANARY_RATE, max_seconds=limit, max_requests=100_000) as canary_load):
+            _replace_template(api, namespace, version_2["spec"]["template"])
+            _poll(lambda: _canary_status(api, namespace).get("phase") == "Progressing", timeout=60, description="Flagger's Canary Progressing")
+
+            def passed_analysis() -> bool:
+                status = _canary_status(api, namespace)
+                if int(status.get("iterations") or 0) < 2:
+                    return False
+                if status.get("failedChecks"):
+                    # A check failed before the fault: the threshold would be reached early, flattering Flagger.
+                    raise RuntimeError(f"Flagger {kind}: {status['failedChecks']} failed checks before the fault: {status}")
+                return True
+
+            seconds = time_fault(
+                kind,
+                canary_pods=lambda: list(core.list_namespaced_pod(namespace, label_selector=canary_selector).items),
+                passed_analysis=passed_analysis, model_directory=model_directory,
+            )
+            reached = canary_load.pod_snapshot()
+
+        def failed() -> bool:
+            replicas = apps.read_namespaced_deployment(NAME, namespace).spec.replicas
+            return _canary_status(api, namespace).get("phase") == "Failed" and replicas == 0
+
+        _poll(failed, timeout=30, description="Flagger's Canary Failed with its canary Deployment at 0 replicas")
+        message = next((c.get("message") for c in _canary_status(api, namespace).get("conditions") or [] if c.get("type") == "Promoted"), "")
+        print(f"  flagger {setting.name} {kind}: {seconds:.2f}s ({message}; canary pods' requests "
+              f"{ {pod: counts.total for pod, counts in reached.items()} })", flush=True)
+        return seconds
+
+
+@contextlib.contextmanager
+def versus_bench() -> Iterator[Bench]:
+    # Built and its module downloaded by `make bench-versus` before the sandbox: in here both are only found.
+    binary = gobuild.binary_path(versions.FLAGGER)
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: build it outside the sandbox with `make bench-versus` "
+                           "(or `python -m tritonops.devcluster.gobuild flagger`)")
+    crds = gobuild.flagger_crds()
+    with real_cluster(name="versus") as cluster:
+        kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(crds))
+        kubectl(cluster.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+                "crd/canaries.flagger.app", "crd/metrictemplates.flagger.app")
+        targets = cluster.root / "triton-pods.json"
+        targets.write_text("[]")
+        prometheus = PrometheusServer(directory=cluster.root / "prometheus")
+        prometheus.start(jobs=[ScrapeJob(name="triton", targets=[], target_files=[targets])], interval_seconds=1)
+        process = flagger.FlaggerProcess(binary=binary, kubeconfig=cluster.kubeconfig, metrics_server=prometheus.url, log=cluster.root / "flagger.log")
+        try:
+            process.start()
+            yield Bench(cluster=cluster, prometheus=prometheus, flagger=process, targets=targets)
+        except BaseException:
+            print(f"Flagger's log ends with:\n{process.log_tail()}", file=sys.stderr, flush=True)
+            raise
+        finally:
+            process.stop()
+            prometheus.stop()
+
+
+RUNNERS: dict[str, Callable[..., float]] = {"tritonops": tritonops_run, "flagger": flagger_run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per fault, tool and setting")
+    parser.add_argument("--faults", nargs="*", default=list(KINDS), choices=list(KINDS))
+    parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--tools", nargs="*", default=list(TOOLS), choices=list(TOOLS))
+    arguments = parser.parse_args()
+    results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    measured: dict[tuple[str, str, tuple[int, int]], list[float]] = {}
+    with versus_bench() as bench:
+        for name in arguments.settings:
+            setting = SETTINGS[name]
+            for kind in (kind for kind in setting.kinds if kind in arguments.faults):
+                print(f"{name} {kind}: {arguments.runs} runs per tool", flush=True)
+                for tool in arguments.tools:
+                    key = (tool, kind, setting.parameters(tool))
+                    if key not in measured:
+                        measured[key] = [
+                            RUNNERS[tool](bench, setting, kind, repository=host_directory(bench.cluster.root, prefix=f"repository-{tool}-{kind}-"))
+                            for _ in range(arguments.runs)
+                        ]
+                    else:
+                        print(f"  {tool} {name} {kind}: the same settings as measured already, shared", flush=True)
+                    results.setdefault(name, {}).setdefault(kind, {})[tool] = measured[key]
+    found = figures(results, runs=arguments.runs)
+    for line in table(found):
+        print(line)
+    json_path, png_path = report.save_bars(
+        "versus", figures=found, panels=bars(found), y_label="seconds from fault to 100% traffic on stable",
+        title=f"tritonops vs Flagger {versions.FLAGGER_VERSION}: median (bar) and max (whisker) of {arguments.runs} runs",
+    )
+    print(f"saved {json_path} and {png_path}")
+
+
+if __name__ == "__main__":
+    main()
