@@ -26,9 +26,10 @@ Faults (tests/harness/models.py):
   canary has passed an analysis; the clock starts when the pod's status shows the dead container;
 - load failure: version 2 fails to load; the clock starts when the pod's status shows the dead container;
 - never Ready: version 2's load never returns; the clock starts when the first canary pod exists.
-The clock stops when every canary pod is being deleted (a deletionTimestamp, or no pod left): then no
-canary pod is Ready, so none is behind tritonops' Service and none gets Flagger's (benchmark-sent)
-traffic, and all traffic is on the stable revision. Both tools get there the same way, by scaling the
+The canary's pods are version 2's pods (tritonops: its canary revision's; Flagger: its target Deployment's
+pods of the new template). The clock stops when every canary pod is being deleted (a deletionTimestamp,
+or no pod left): then no canary pod is Ready, so none is behind tritonops' Service and none gets
+Flagger's (benchmark-sent) traffic, and all traffic is on the stable revision. Both tools get there the same way, by scaling the
 canary's Deployment to zero (tritonops then deletes it; Flagger sets its Canary's phase to Failed after
 the scale). Afterwards the run checks that tritonops' phase is RolledBack, and that Flagger's Canary is
 Failed with its canary Deployment at 0 replicas.
@@ -353,9 +354,12 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
                     raise RuntimeError(f"Flagger {kind}: {status['failedChecks']} failed checks before the fault: {status}")
                 return True
 
+            # Version 2's pods only: the target's version 1 pods, scaled to zero when Flagger initialized, may still be terminating.
+            revision = version_2["spec"]["template"]["metadata"]["labels"][constants.LABEL_REVISION]
+            canary_revision = f"{canary_selector},{constants.LABEL_REVISION}={revision}"
             seconds = time_fault(
                 kind,
-                canary_pods=lambda: list(core.list_namespaced_pod(namespace, label_selector=canary_selector).items),
+                canary_pods=lambda: list(core.list_namespaced_pod(namespace, label_selector=canary_revision).items),
                 passed_analysis=passed_analysis, model_directory=model_directory,
             )
             reached = canary_load.pod_snapshot()
@@ -392,7 +396,9 @@ def versus_bench() -> Iterator[Bench]:
             process.start()
             yield Bench(cluster=cluster, prometheus=prometheus, flagger=process, targets=targets)
         except BaseException:
-            print(f"Flagger's log ends with:\n{process.log_tail()}", file=sys.stderr, flush=True)
+            operator_log = cluster.root / "operator.log"
+            print(f"Flagger's log ends with:\n{process.log_tail()}\n\ntritonops' log ends with:\n"
+                  f"{operator_log.read_text(errors='replace')[-3000:] if operator_log.exists() else ''}", file=sys.stderr, flush=True)
             raise
         finally:
             process.stop()
