@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 
 from tritonops.devcluster import network, versions
 
@@ -149,27 +149,8 @@ def gateway_api_crds() -> list[pathlib.Path]:
     return sorted((directory / "config" / "crd" / "standard").glob("gateway.networking.k8s.io_*.yaml"))
 
 
-def flagger_crds() -> pathlib.Path:
-    """Flagger's CRDs (Canary, MetricTemplate, AlertProvider), as its pinned module ships them."""
-    directory = module_directory(module=versions.FLAGGER.module, version=versions.FLAGGER.version)
-    return directory / "artifacts" / "flagger" / "crd.yaml"
-
-
-def main(arguments: Sequence[str]) -> None:
-    """No arguments: the control plane's binaries (`make deps`). Names: those components only, such as
-    `flagger` for `make bench-versus`, so that the benchmarks' builds stay out of the cold CI run."""
-    if arguments:
-        for name, path in ensure_binaries([versions.component_named(name) for name in arguments]).items():
-            print(f"{name}: {path}")
-        if versions.FLAGGER.name in arguments:
-            # Its CRDs come from the module's own files: fetched now, outside the sandbox.
-            print(f"flagger CRDs: {flagger_crds()}")
-        return
+if __name__ == "__main__":
     for name, path in ensure_binaries().items():
         print(f"{name}: {path}")
     # Downloaded now, outside the sandbox, so that tests find it in the module cache.
     print(f"gateway-api CRDs: {len(gateway_api_crds())} files")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -129,16 +129,3 @@ ALL_COMPONENTS: tuple[GoComponent, ...] = (
     *CONTAINERD_COMPONENTS,
     VERSITYGW,
 )
-
-# Built only by `make bench-versus` (python -m tritonops.devcluster.gobuild flagger), outside the sandbox:
-# `make deps` and the cold CI run never pay for them.
-BENCH_COMPONENTS: tuple[GoComponent, ...] = (FLAGGER,)
-
-
-def component_named(name: str) -> GoComponent:
-    """The pinned component of that name, among the control plane's and the benchmarks'."""
-    for component in (*ALL_COMPONENTS, *BENCH_COMPONENTS):
-        if component.name == name:
-            return component
-    known = ", ".join(component.name for component in (*ALL_COMPONENTS, *BENCH_COMPONENTS))
-    raise KeyError(f"no pinned Go component named {name!r} (known: {known})")

@@ -56,18 +56,3 @@ def test_every_component_is_pinned() -> None:
     kubernetes = [c for c in versions.ALL_COMPONENTS if c.module == "k8s.io/kubernetes"]
     assert {c.name for c in kubernetes} == {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
     assert all("gitVersion=v1.36." in c.ldflags for c in kubernetes)
-
-
-def test_flagger_is_pinned_for_the_benchmark_only() -> None:
-    # `make deps` (and so the cold CI run) builds ALL_COMPONENTS; Flagger is built by `make bench-versus`.
-    assert versions.FLAGGER not in versions.ALL_COMPONENTS
-    assert versions.component_named("flagger") == versions.FLAGGER
-    assert versions.FLAGGER.package == "github.com/fluxcd/flagger/cmd/flagger" and versions.FLAGGER.version == "v1.44.0"
-    assert versions.component_named("etcd") == versions.ETCD
-
-
-def test_an_unknown_component_name_lists_the_known_ones() -> None:
-    import pytest
-
-    with pytest.raises(KeyError, match="flagger"):
-        versions.component_named("flaggerr")
