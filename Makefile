@@ -46,7 +46,7 @@ bench-rollback: deps
 # Flagger (built once from its Go module, with its CRDs, outside the sandbox: `make deps` never builds it)
 # and tritonops on the same cluster and faults. ARGS is passed through, e.g. ARGS="--runs 1 --faults errors".
 bench-versus: deps
-	$(VENV)/bin/python -m tritonops.devcluster.gobuild flagger
+	$(VENV)/bin/python -m bench.flagger
 	tests/sandbox.sh $(VENV)/bin/python -m bench.versus $(ARGS)
 
 bench-spec-change: deps

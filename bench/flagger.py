@@ -18,9 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from tritonops import constants
-from tritonops.devcluster import network
+from tritonops.devcluster import gobuild, network, versions
 from tritonops.devcluster.processes import ManagedProcess, start_process, stop_process_group, wait_until
 
+# versions.FLAGGER is pinned with the control plane's components but is not one of them (ALL_COMPONENTS):
+# `make deps`, and so the cold CI run, never builds it; `make bench-versus` does, through build() below.
+COMPONENT = versions.FLAGGER
 GROUP, VERSION = "flagger.app", "v1beta1"
 CANARIES, METRIC_TEMPLATES = "canaries", "metrictemplates"
 # The selector label Flagger reads (the first of its -selector-labels default `app,name,app.kubernetes.io/name`
@@ -161,3 +164,29 @@ class FlaggerProcess:
         if self.process is not None:
             stop_process_group(self.process.pid)
             self.process = None
+
+
+def crds() -> pathlib.Path:
+    """Flagger's CRDs (Canary, MetricTemplate, AlertProvider), as its pinned module ships them."""
+    directory: pathlib.Path = gobuild.module_directory(module=COMPONENT.module, version=COMPONENT.version)
+    return directory / "artifacts" / "flagger" / "crd.yaml"
+
+
+def binary() -> pathlib.Path:
+    """The cached binary; in the sandbox, where nothing can be built or downloaded, only found."""
+    path: pathlib.Path = gobuild.binary_path(COMPONENT)
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: build it outside the sandbox with `make bench-versus` or `python -m bench.flagger`")
+    return path
+
+
+def build() -> tuple[pathlib.Path, pathlib.Path]:
+    """Build Flagger from its Go module once (about 100 s; its go.mod has no replace lines, so the wrapper
+    module of gobuild works as for the control plane), and download the module for its CRDs."""
+    built: pathlib.Path = gobuild.ensure_binaries([COMPONENT])[COMPONENT.name]
+    return built, crds()
+
+
+if __name__ == "__main__":
+    built, found = build()
+    print(f"flagger {COMPONENT.version}: {built}\nflagger CRDs: {found}")

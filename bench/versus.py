@@ -67,7 +67,7 @@ from tests.harness.resources import create, model_deployment, patch_spec, read, 
 from tests.harness.specs import model_deployment_body
 from tritonops import constants
 from tritonops.desired.deployment import build_deployment
-from tritonops.devcluster import gobuild, versions
+from tritonops.devcluster import versions
 from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
 from tritonops.resource import ModelDeployment
@@ -378,11 +378,7 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
 @contextlib.contextmanager
 def versus_bench() -> Iterator[Bench]:
     # Built and its module downloaded by `make bench-versus` before the sandbox: in here both are only found.
-    binary = gobuild.binary_path(versions.FLAGGER)
-    if not binary.exists():
-        raise RuntimeError(f"{binary} is missing: build it outside the sandbox with `make bench-versus` "
-                           "(or `python -m tritonops.devcluster.gobuild flagger`)")
-    crds = gobuild.flagger_crds()
+    binary, crds = flagger.binary(), flagger.crds()
     with real_cluster(name="versus") as cluster:
         kubectl(cluster.kubeconfig, "apply", "--server-side", "-f", str(crds))
         kubectl(cluster.kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",

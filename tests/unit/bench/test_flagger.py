@@ -86,3 +86,17 @@ def test_flagger_runs_on_the_kubernetes_provider_against_the_given_cluster_and_p
     assert "-kubeconfig=/k/kubeconfig.yaml" in arguments
     assert "-mesh-provider=kubernetes" in arguments and "-control-loop-interval=1s" in arguments
     assert "-metrics-server=http://127.0.0.1:9" in arguments and "-port=1234" in arguments
+
+
+def test_flagger_is_pinned_and_built_for_the_benchmark_only() -> None:
+    from tritonops.devcluster import versions
+
+    # `make deps` (and so the cold CI run) builds ALL_COMPONENTS; Flagger is built by `make bench-versus`.
+    assert flagger.COMPONENT not in versions.ALL_COMPONENTS
+    assert flagger.COMPONENT.package == "github.com/fluxcd/flagger/cmd/flagger" and flagger.COMPONENT.version == "v1.44.0"
+
+
+def test_a_missing_binary_says_how_to_build_it(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRITONOPS_CACHE", str(tmp_path))
+    with pytest.raises(RuntimeError, match="make bench-versus"):
+        flagger.binary()
