@@ -107,7 +107,9 @@ def save_bars(
     json_path.write_text(json.dumps(document, indent=2) + "\n")
     labels = list(dict.fromkeys(label for groups in panels.values() for bars in groups.values() for label in bars))
     colours = {label: f"C{index}" for index, label in enumerate(labels)}
-    figure, grid = plt.subplots(len(panels), 1, figsize=(9, 3.4 * len(panels) + 1.0), squeeze=False)
+    figure, grid = plt.subplots(max(1, len(panels)), 1, figsize=(9, 3.4 * max(1, len(panels)) + 1.0), squeeze=False)
+    if not panels:
+        grid[0, 0].text(0.5, 0.5, "no results", ha="center", va="center")
     width = 0.8 / max(1, len(labels))
     for axes, (panel, groups) in zip(grid[:, 0], panels.items()):
         for group_index, bars in enumerate(groups.values()):

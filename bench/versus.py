@@ -221,10 +221,6 @@ class Bench:
     targets: pathlib.Path  # Prometheus' file_sd file of Triton pods, rewritten by each Flagger run
 
 
-def _ready(pod: Any) -> bool:
-    return any(condition.type == "Ready" and condition.status == "True" for condition in pod.status.conditions or [])
-
-
 def _shows_dead_container(pod: Any) -> bool:
     for container in pod.status.container_statuses or []:
         waiting = container.state.waiting.reason if container.state and container.state.waiting else None
@@ -404,6 +400,14 @@ def versus_bench() -> Iterator[Bench]:
 RUNNERS: dict[str, Callable[..., float]] = {"tritonops": tritonops_run, "flagger": flagger_run}
 
 
+def _save(results: Results, failures: Mapping[str, Sequence[str]], *, runs: int) -> tuple[pathlib.Path, pathlib.Path]:
+    found = {**figures(results, runs=runs), "failed_runs": dict(failures)}
+    return report.save_bars(
+        "versus", figures=found, panels=bars(found), y_label="seconds from fault to 100% traffic on stable",
+        title=f"tritonops vs Flagger {versions.FLAGGER_VERSION}: median (bar) and max (whisker) of {runs} run(s) per fault",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs per fault, tool and setting")
@@ -412,6 +416,8 @@ def main() -> None:
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), choices=list(TOOLS))
     arguments = parser.parse_args()
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    # A run that fails is reported and left out, so that one stuck run does not cost the whole series.
+    failures: dict[str, list[str]] = {}
     measured: dict[tuple[str, str, tuple[int, int]], list[float]] = {}
     with versus_bench() as bench:
         for name in arguments.settings:
@@ -420,21 +426,25 @@ def main() -> None:
                 print(f"{name} {kind}: {arguments.runs} runs per tool", flush=True)
                 for tool in arguments.tools:
                     key = (tool, kind, setting.parameters(tool))
-                    if key not in measured:
-                        measured[key] = [
-                            RUNNERS[tool](bench, setting, kind, repository=host_directory(bench.cluster.root, prefix=f"repository-{tool}-{kind}-"))
-                            for _ in range(arguments.runs)
-                        ]
-                    else:
+                    if key in measured:
                         print(f"  {tool} {name} {kind}: the same settings as measured already, shared", flush=True)
-                    results.setdefault(name, {}).setdefault(kind, {})[tool] = measured[key]
-    found = figures(results, runs=arguments.runs)
-    for line in table(found):
+                    else:
+                        measured[key] = []
+                        for _ in range(arguments.runs):
+                            repository = host_directory(bench.cluster.root, prefix=f"repository-{tool}-{kind}-")
+                            try:
+                                measured[key].append(RUNNERS[tool](bench, setting, kind, repository=repository))
+                            except Exception as error:
+                                detail = f"; Flagger's log ends with:\n{bench.flagger.log_tail(2000)}" if tool == "flagger" else ""
+                                print(f"  {tool} {name} {kind}: FAILED: {error}{detail}", flush=True)
+                                failures.setdefault(f"{name}/{kind}/{tool}", []).append(str(error)[:500])
+                    if measured[key]:
+                        results.setdefault(name, {}).setdefault(kind, {})[tool] = measured[key]
+                # Saved as it goes: an interrupted series keeps what it measured.
+                _save(results, failures, runs=arguments.runs)
+    for line in table(figures(results, runs=arguments.runs)):
         print(line)
-    json_path, png_path = report.save_bars(
-        "versus", figures=found, panels=bars(found), y_label="seconds from fault to 100% traffic on stable",
-        title=f"tritonops vs Flagger {versions.FLAGGER_VERSION}: median (bar) and max (whisker) of {arguments.runs} runs",
-    )
+    json_path, png_path = _save(results, failures, runs=arguments.runs)
     print(f"saved {json_path} and {png_path}")
 
 

@@ -93,3 +93,9 @@ def test_save_bars_writes_the_figures_the_bars_and_the_machine(tmp_path: pathlib
     assert document["benchmark"] == "versus" and "cpus" in document["machine"]
     assert document["bars"]["common"]["errors"]["tritonops"] == {"value": 20.1, "high": 20.3}
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_save_bars_without_results_still_writes_both_files(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    json_path, png_path = report.save_bars("versus", figures={"failed_runs": {"common/errors/flagger": ["timed out"]}}, panels={}, y_label="s", title="t")
+    assert json.loads(json_path.read_text())["bars"] == {} and png_path.exists()
