@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import pathlib
 import statistics
 import sys
@@ -292,9 +293,13 @@ def tritonops_run(bench: Bench, setting: Setting, kind: str, *, repository: path
                 model_directory=model_directory,
             )
             reached = load.pod_snapshot()
+        # The operator writes its status after the canary's scale-down, whose pod deletions can show first.
+        try:
+            _poll(lambda: read(api, namespace, NAME)["status"].get("phase") == "RolledBack", timeout=30, description="phase RolledBack")
+        except TimeoutError:
+            final = read(api, namespace, NAME)["status"]
+            raise RuntimeError(f"tritonops {kind}: expected RolledBack, got {final.get('phase')}: {final.get('message')}") from None
         final = read(api, namespace, NAME)["status"]
-        if final.get("phase") != "RolledBack":
-            raise RuntimeError(f"tritonops {kind}: expected RolledBack, got {final.get('phase')}: {final.get('message')}")
         canary_requests = {pod: counts.total for pod, counts in reached.items() if canary in pod}
         print(f"  tritonops {setting.name} {kind}: {seconds:.2f}s ({final['failedRevision']['reason']}; canary pods' requests {canary_requests})", flush=True)
         return seconds
@@ -400,6 +405,15 @@ def versus_bench() -> Iterator[Bench]:
 RUNNERS: dict[str, Callable[..., float]] = {"tritonops": tritonops_run, "flagger": flagger_run}
 
 
+def kept_results(document: Mapping[str, Any]) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """The runs of an earlier bench/results/versus.json (setting -> fault -> tool -> seconds), for --keep."""
+    found = document.get("figures") or {}
+    return {
+        setting: {kind: {tool: list(entry[tool]["seconds"]) for tool in TOOLS if tool in entry} for kind, entry in found[setting].items()}
+        for setting in SETTINGS if isinstance(found.get(setting), dict)
+    }
+
+
 def _save(results: Results, failures: Mapping[str, Sequence[str]], *, runs: int) -> tuple[pathlib.Path, pathlib.Path]:
     found = {**figures(results, runs=runs), "failed_runs": dict(failures)}
     return report.save_bars(
@@ -414,8 +428,11 @@ def main() -> None:
     parser.add_argument("--faults", nargs="*", default=list(KINDS), choices=list(KINDS))
     parser.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), choices=list(TOOLS))
+    parser.add_argument("--keep", action="store_true",
+                        help="start from the runs in bench/results/versus.json and replace only those measured now (a rerun of one fault)")
     arguments = parser.parse_args()
-    results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    saved = report.RESULTS / "versus.json"
+    results = kept_results(json.loads(saved.read_text())) if arguments.keep and saved.exists() else {}
     # A run that fails is reported and left out, so that one stuck run does not cost the whole series.
     failures: dict[str, list[str]] = {}
     measured: dict[tuple[str, str, tuple[int, int]], list[float]] = {}

@@ -99,3 +99,9 @@ def test_save_bars_without_results_still_writes_both_files(tmp_path: pathlib.Pat
     monkeypatch.setattr(report, "RESULTS", tmp_path)
     json_path, png_path = report.save_bars("versus", figures={"failed_runs": {"common/errors/flagger": ["timed out"]}}, panels={}, y_label="s", title="t")
     assert json.loads(json_path.read_text())["bars"] == {} and png_path.exists()
+
+
+def test_a_rerun_keeps_the_runs_of_the_saved_results() -> None:
+    results = {"common": {"errors": {"tritonops": [20.1], "flagger": [30.0]}}, "fastest": {"errors": {"tritonops": [10.1]}}}
+    document = {"figures": {**versus.figures(results, runs=1), "failed_runs": {}}}
+    assert versus.kept_results(json.loads(json.dumps(document))) == results
