@@ -32,6 +32,7 @@ from typing import Any
 from kubernetes import client
 
 from bench import report
+from bench.fault_clock import poll, shows_dead_container
 from bench.real_cluster import real_cluster
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, set_version_faults, write_model
@@ -45,7 +46,6 @@ NAME = "doubler"
 INTERVAL_SECONDS, FAILURE_LIMIT = 5, 2
 METRIC_TARGET = INTERVAL_SECONDS * FAILURE_LIMIT + 3
 POD_TARGET = 5.0
-POLL_SECONDS = 0.1
 KINDS: dict[str, tuple[Faults, float]] = {
     "errors": (Faults(failure_rate=0.5), METRIC_TARGET),
     "latency": (Faults(delay_ms=120), METRIC_TARGET),
@@ -81,26 +81,6 @@ def _all_ready(pods: list[Any]) -> bool:
     )
 
 
-def _shows_dead_container(pod: Any) -> bool:
-    for container in pod.status.container_statuses or []:
-        waiting = container.state.waiting.reason if container.state and container.state.waiting else None
-        if container.restart_count or (container.last_state and container.last_state.terminated):
-            return True
-        if waiting in ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull"):
-            return True
-    return False
-
-
-def _poll(condition: Callable[[], bool], *, timeout: float, description: str) -> float:
-    """Poll every 100 ms; the wall-clock time the condition first held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return time.time()
-        time.sleep(POLL_SECONDS)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {description}")
-
-
 def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float:
     faults, _ = KINDS[kind]
     core = client.CoreV1Api(api)
@@ -130,20 +110,20 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float
             status = wait_phase(api, namespace, NAME, "Canary", timeout=60)["status"]
             canary = status["canaryRevision"]["hash"]
             if golden:
-                onset = _poll(lambda: _all_ready(_canary_pods(core, namespace, canary)), timeout=90,
+                onset = poll(lambda: _all_ready(_canary_pods(core, namespace, canary)), timeout=90,
                               description="every canary pod Ready, held out of traffic by the golden gate")
             elif kind in ("load-failure", *SERVER_CHANGES):
-                onset = _poll(lambda: any(_shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=90,
+                onset = poll(lambda: any(shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=90,
                               description=f"the canary pod's status to show the {kind}")
             else:
-                _poll(lambda: (read(api, namespace, NAME)["status"].get("lastAnalysis") or {}).get("result") == "Passed",
+                poll(lambda: (read(api, namespace, NAME)["status"].get("lastAnalysis") or {}).get("result") == "Passed",
                       timeout=90, description="a passed analysis of the healthy canary")
                 set_version_faults(model_directory, 2, faults)
                 onset = time.time()
                 if pod_fault:
-                    onset = _poll(lambda: any(_shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=60,
+                    onset = poll(lambda: any(shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=60,
                                   description="the canary pod's status to show the crash")
-            gone = _poll(
+            gone = poll(
                 lambda: all(p.metadata.deletion_timestamp for p in _canary_pods(core, namespace, canary)),
                 timeout=120, description="every canary pod to be deleted",
             )

@@ -58,6 +58,7 @@ from typing import Any
 from kubernetes import client
 
 from bench import flagger, report
+from bench.fault_clock import poll, shows_dead_container
 from bench.real_cluster import RealCluster, real_cluster
 from tests.harness.kubectl import kubectl
 from tests.harness.load import LoadGenerator
@@ -85,7 +86,6 @@ PROGRESS_DEADLINE_SECONDS = 60
 STARTUP_TIMEOUT_SECONDS = 60
 # Flagger promotes after this many passed checks: far more than any fault here needs to be caught.
 FLAGGER_ITERATIONS = 10
-POLL_SECONDS = 0.1
 # Flagger's crash case waits out the kubelet's growing restart back-off: minutes.
 GONE_TIMEOUT_SECONDS = 420.0
 KINDS: dict[str, Faults] = {
@@ -222,41 +222,21 @@ class Bench:
     targets: pathlib.Path  # Prometheus' file_sd file of Triton pods, rewritten by each Flagger run
 
 
-def _shows_dead_container(pod: Any) -> bool:
-    for container in pod.status.container_statuses or []:
-        waiting = container.state.waiting.reason if container.state and container.state.waiting else None
-        if container.restart_count or (container.last_state and container.last_state.terminated):
-            return True
-        if waiting == "CrashLoopBackOff":
-            return True
-    return False
-
-
-def _poll(condition: Callable[[], bool], *, timeout: float, description: str) -> float:
-    """Poll every 100 ms; the wall-clock time the condition first held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return time.time()
-        time.sleep(POLL_SECONDS)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {description}")
-
-
 def time_fault(kind: str, *, canary_pods: Callable[[], list[Any]], passed_analysis: Callable[[], bool], model_directory: pathlib.Path) -> float:
     """Seconds from the fault's onset to every canary pod being deleted, the same for both tools."""
     if kind in SWITCHED:
-        _poll(passed_analysis, timeout=150, description="a passed analysis of the healthy canary")
+        poll(passed_analysis, timeout=150, description="a passed analysis of the healthy canary")
         set_version_faults(model_directory, 2, KINDS[kind])
         onset = time.time()
         if kind == "crash":
-            onset = _poll(lambda: any(_shows_dead_container(pod) for pod in canary_pods()), timeout=60,
+            onset = poll(lambda: any(shows_dead_container(pod) for pod in canary_pods()), timeout=60,
                           description="the canary pod's status to show the crash")
     elif kind == "load-failure":
-        onset = _poll(lambda: any(_shows_dead_container(pod) for pod in canary_pods()), timeout=150,
+        onset = poll(lambda: any(shows_dead_container(pod) for pod in canary_pods()), timeout=150,
                       description="the canary pod's status to show the load failure")
     else:
-        onset = _poll(lambda: bool(canary_pods()), timeout=150, description="a canary pod that will never be Ready")
-    gone = _poll(lambda: all(pod.metadata.deletion_timestamp for pod in canary_pods()), timeout=GONE_TIMEOUT_SECONDS,
+        onset = poll(lambda: bool(canary_pods()), timeout=150, description="a canary pod that will never be Ready")
+    gone = poll(lambda: all(pod.metadata.deletion_timestamp for pod in canary_pods()), timeout=GONE_TIMEOUT_SECONDS,
                  description="every canary pod to be deleted")
     return gone - onset
 
@@ -295,7 +275,7 @@ def tritonops_run(bench: Bench, setting: Setting, kind: str, *, repository: path
             reached = load.pod_snapshot()
         # The operator writes its status after the canary's scale-down, whose pod deletions can show first.
         try:
-            _poll(lambda: read(api, namespace, NAME)["status"].get("phase") == "RolledBack", timeout=30, description="phase RolledBack")
+            poll(lambda: read(api, namespace, NAME)["status"].get("phase") == "RolledBack", timeout=30, description="phase RolledBack")
         except TimeoutError:
             final = read(api, namespace, NAME)["status"]
             raise RuntimeError(f"tritonops {kind}: expected RolledBack, got {final.get('phase')}: {final.get('message')}") from None
@@ -336,7 +316,7 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
         apps.create_namespaced_deployment(namespace, flagger_target(setting, repository=repository, namespace=namespace, version="1"))  # type: ignore[arg-type]
         custom.create_namespaced_custom_object(flagger.GROUP, flagger.VERSION, namespace, flagger.CANARIES,
                                                flagger.canary(name=NAME, namespace=namespace, analysis=flagger_analysis(setting)))
-        _poll(lambda: _canary_status(api, namespace).get("phase") == "Initialized", timeout=180, description="Flagger's Canary Initialized")
+        poll(lambda: _canary_status(api, namespace).get("phase") == "Initialized", timeout=180, description="Flagger's Canary Initialized")
         canary_selector = f"{flagger.SELECTOR_LABEL}={NAME}"
         version_2 = flagger_target(setting, repository=repository, namespace=namespace, version="2")
         limit = GONE_TIMEOUT_SECONDS + 180
@@ -344,7 +324,7 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
               LoadGenerator(api, namespace, selector=f"{flagger.SELECTOR_LABEL}={NAME}-primary", rate=RATE - CANARY_RATE, max_seconds=limit, max_requests=100_000),
               LoadGenerator(api, namespace, selector=canary_selector, rate=CANARY_RATE, max_seconds=limit, max_requests=100_000) as canary_load):
             _replace_template(api, namespace, version_2["spec"]["template"])
-            _poll(lambda: _canary_status(api, namespace).get("phase") == "Progressing", timeout=60, description="Flagger's Canary Progressing")
+            poll(lambda: _canary_status(api, namespace).get("phase") == "Progressing", timeout=60, description="Flagger's Canary Progressing")
 
             def passed_analysis() -> bool:
                 status = _canary_status(api, namespace)
@@ -369,7 +349,7 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
             replicas = apps.read_namespaced_deployment(NAME, namespace).spec.replicas
             return _canary_status(api, namespace).get("phase") == "Failed" and replicas == 0
 
-        _poll(failed, timeout=30, description="Flagger's Canary Failed with its canary Deployment at 0 replicas")
+        poll(failed, timeout=30, description="Flagger's Canary Failed with its canary Deployment at 0 replicas")
         message = next((c.get("message") for c in _canary_status(api, namespace).get("conditions") or [] if c.get("type") == "Promoted"), "")
         print(f"  flagger {setting.name} {kind}: {seconds:.2f}s ({message}; canary pods' requests "
               f"{ {pod: counts.total for pod, counts in reached.items()} })", flush=True)
