@@ -418,6 +418,7 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
             # Version 2's pods only: the target's version 1 pods, scaled to zero when Flagger initialized, may still be terminating.
             revision = version_2["spec"]["template"]["metadata"]["labels"][constants.LABEL_REVISION]
             canary_revision = f"{canary_selector},{constants.LABEL_REVISION}={revision}"
+
             def canary_pods() -> list[Any]:
                 return list(core.list_namespaced_pod(namespace, label_selector=canary_revision).items)
 
@@ -440,7 +441,7 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
                 raise RuntimeError(f"Flagger {kind}: Succeeded, but its primary does not mount version 2: {sorted(mounts)}")
             seconds = promoted - onset
             print(f"  flagger {setting.name} {kind}: promoted the wrong version {seconds:.2f}s after its canary pods were Ready "
-                  f"(its checks passed; canary pods' requests { {pod: counts.total for pod, counts in reached.items()} })", flush=True)
+                  f"(failed checks {status.get('failedChecks') or 0}; canary pods' requests { {pod: counts.total for pod, counts in reached.items()} })", flush=True)
             return Run(seconds=seconds, outcome=PROMOTED)
 
         def failed() -> bool:
