@@ -1,5 +1,5 @@
-"""What the rollback benchmarks time with: a 100 ms poll that returns when a condition first held, and
-the pod status that shows a dead container (the onset of the faults the kubelet reports)."""
+"""What the rollback benchmarks time with: a 100 ms poll that returns when a condition first held, the pod
+status that shows a dead container (the onset of the faults the kubelet reports), and every pod Ready."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def shows_dead_container(pod: Any) -> bool:
         if waiting in DEAD_WAITING_REASONS:
             return True
     return False
+
+
+def all_ready(pods: list[Any]) -> bool:
+    """At least one pod, and every one Ready: the onset of a wrong answer, which only a probe of Ready pods can see."""
+    return bool(pods) and all(
+        any(condition.type == "Ready" and condition.status == "True" for condition in pod.status.conditions or []) for pod in pods
+    )
 
 
 def poll(condition: Callable[[], bool], *, timeout: float, description: str) -> float:

@@ -74,10 +74,13 @@ def save(
 
 @dataclasses.dataclass(frozen=True)
 class Bar:
-    """One bar of a grouped bar chart: its height and, when given, a whisker up to `high` (a maximum)."""
+    """One bar of a grouped bar chart: its height and, when given, a whisker up to `high` (a maximum), and a
+    note written in place of its value. With no value (nothing measured on the chart's axis) only the note
+    is drawn, on a hatched outline, so that an absent bar reads as absent and says why."""
 
-    value: float
+    value: float | None
     high: float | None = None
+    note: str | None = None
 
 
 def save_bars(
@@ -112,19 +115,29 @@ def save_bars(
         grid[0, 0].text(0.5, 0.5, "no results", ha="center", va="center")
     width = 0.8 / max(1, len(labels))
     for axes, (panel, groups) in zip(grid[:, 0], panels.items()):
+        labelled: set[str] = set()
+        # An absent bar's outline reaches a quarter of the panel's tallest bar: visible whatever the scale.
+        tallest = max([bar.high or bar.value for bars in groups.values() for bar in bars.values() if bar.value is not None] or [1.0])
         for group_index, bars in enumerate(groups.values()):
             for label_index, label in enumerate(labels):
                 bar = bars.get(label)
                 if bar is None:
                     continue
                 x = group_index + (label_index - (len(labels) - 1) / 2) * width
-                axes.bar(x, bar.value, width=width * 0.95, color=colours[label],
-                         label=label if group_index == 0 else None)
+                legend = label if label not in labelled else None
+                labelled.add(label)
+                if bar.value is None:
+                    axes.bar(x, tallest / 4, width=width * 0.95, fill=False, hatch="//", edgecolor=colours[label], label=legend)
+                    axes.annotate(bar.note or "no value", (x, tallest / 4), xytext=(0, 3), textcoords="offset points",
+                                  ha="center", va="bottom", rotation=90, fontsize=7)
+                    continue
+                axes.bar(x, bar.value, width=width * 0.95, color=colours[label], label=legend)
                 top = bar.value
                 if bar.high is not None and bar.high > bar.value:
                     axes.plot([x, x], [bar.value, bar.high], color="black", linewidth=1)
                     top = bar.high
-                axes.annotate(f"{bar.value:.3g}", (x, top), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
+                text = f"{bar.value:.3g}" if bar.note is None else f"{bar.value:.3g} {bar.note}"
+                axes.annotate(text, (x, top), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
         axes.set_xticks(range(len(groups)), list(groups))
         axes.set_ylabel(y_label)
         axes.set_title(panel, fontsize=10)

@@ -31,8 +31,9 @@ from typing import Any
 
 from kubernetes import client
 
+from bench import golden as golden_gate
 from bench import report
-from bench.fault_clock import poll, shows_dead_container
+from bench.fault_clock import all_ready, poll, shows_dead_container
 from bench.real_cluster import real_cluster
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, set_version_faults, write_model
@@ -40,7 +41,6 @@ from tests.harness.real_node import host_directory, real_node_server_spec
 from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
 from tritonops import constants
 from tritonops.devcluster.processes import wait_until
-from tritonops.golden.golden_set import Case, GoldenSet, Tensor, render
 
 NAME = "doubler"
 INTERVAL_SECONDS, FAILURE_LIMIT = 5, 2
@@ -63,22 +63,11 @@ SERVER_CHANGES: dict[str, dict[str, Any]] = {
 POD_FAULTS = ("crash", "load-failure", "out-of-memory", "image-unavailable")
 # Faults written into version 2 before the rollout starts (the others are switched on mid-canary).
 LOADED_FAULTS = ("load-failure", "out-of-memory", "wrong-answer")
-# The wrong-answer kind's golden set: the doubler's right answers, checked within the e2e tests' tolerances.
-GOLDEN_SET = GoldenSet(model=NAME, version=2, cases=(
-    Case(name="small", inputs={"INPUT": Tensor("FP32", (3,), (1.0, 2.5, -4.0))}, outputs={"OUTPUT": Tensor("FP32", (3,), (2.0, 5.0, -8.0))}),
-))
-GOLDEN = {"configMapRef": {"name": f"{NAME}-golden"}, "atol": 1e-4, "rtol": 1e-3, "timeoutSeconds": 3}
 
 
 def _canary_pods(core: client.CoreV1Api, namespace: str, revision: str) -> list[Any]:
     selector = f"{constants.LABEL_MODEL_DEPLOYMENT}={NAME},{constants.LABEL_REVISION}={revision}"
     return list(core.list_namespaced_pod(namespace, label_selector=selector).items)
-
-
-def _all_ready(pods: list[Any]) -> bool:
-    return bool(pods) and all(
-        any(condition.type == "Ready" and condition.status == "True" for condition in pod.status.conditions or []) for pod in pods
-    )
 
 
 def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float:
@@ -94,9 +83,8 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float
                                 "successRate": {"min": 0.95}, "latencyMs": {"max": 80}}
     golden = kind == "wrong-answer"
     if golden:
-        analysis["golden"] = GOLDEN
-        core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=f"{NAME}-golden"), data={"golden.json": render(GOLDEN_SET)}))
+        analysis["golden"] = golden_gate.GOLDEN
+        golden_gate.create_config_map(core, namespace=namespace)
     body = model_deployment(
         NAME, replicas=2, model={"repository": f"file://{repository}", "version": "1"},
         server={**real_node_server_spec(), "startupTimeoutSeconds": 60, "resources": {"limits": {"memory": "150Mi"}}},
@@ -110,7 +98,7 @@ def one_run(api: client.ApiClient, repository: pathlib.Path, kind: str) -> float
             status = wait_phase(api, namespace, NAME, "Canary", timeout=60)["status"]
             canary = status["canaryRevision"]["hash"]
             if golden:
-                onset = poll(lambda: _all_ready(_canary_pods(core, namespace, canary)), timeout=90,
+                onset = poll(lambda: all_ready(_canary_pods(core, namespace, canary)), timeout=90,
                               description="every canary pod Ready, held out of traffic by the golden gate")
             elif kind in ("load-failure", *SERVER_CHANGES):
                 onset = poll(lambda: any(shows_dead_container(p) for p in _canary_pods(core, namespace, canary)), timeout=90,

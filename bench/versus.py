@@ -25,14 +25,22 @@ Faults (tests/harness/models.py):
 - crash: the canary's tritonserver is killed at its next request, and again after each restart, once the
   canary has passed an analysis; the clock starts when the pod's status shows the dead container;
 - load failure: version 2 fails to load; the clock starts when the pod's status shows the dead container;
-- never Ready: version 2's load never returns; the clock starts when the first canary pod exists.
+- never Ready: version 2's load never returns; the clock starts when the first canary pod exists;
+- wrong answer: version 2 loads and answers fast and error-free, but its OUTPUT is 2.5 x INPUT instead of
+  2 x. tritonops gates it with the golden set of bench-rollback (spec.rollout.analysis.golden), and its load
+  goes through its Service's selector, so the run also checks that no request reached the wrong version;
+  the clock starts when every canary pod is Ready (the first moment a probe can see the answer). Flagger
+  has no check that can see a wrong answer: its checks pass and it promotes version 2. Its run records that
+  outcome, "promoted", with the seconds from every canary pod Ready to its Canary's phase Succeeded, and
+  no rollback time.
 The canary's pods are version 2's pods (tritonops: its canary revision's; Flagger: its target Deployment's
 pods of the new template). The clock stops when every canary pod is being deleted (a deletionTimestamp,
 or no pod left): then no canary pod is Ready, so none is behind tritonops' Service and none gets
 Flagger's (benchmark-sent) traffic, and all traffic is on the stable revision. Both tools get there the same way, by scaling the
 canary's Deployment to zero (tritonops then deletes it; Flagger sets its Canary's phase to Failed after
 the scale). Afterwards the run checks that tritonops' phase is RolledBack, and that Flagger's Canary is
-Failed with its canary Deployment at 0 replicas.
+Failed with its canary Deployment at 0 replicas. Each tool's runs carry their outcome (rolled back, or
+promoted: the wrong answer for Flagger); a ratio is given only where both tools rolled back.
 
 Settings: `common` (both at a 10 s interval x 2 failures) and `fastest` (each tool's fastest documented
 setting: tritonops 5 s x 2; Flagger's floor is 10 s and its threshold is tritonops' failureLimit, so its
@@ -57,8 +65,8 @@ from typing import Any
 
 from kubernetes import client
 
-from bench import flagger, report
-from bench.fault_clock import poll, shows_dead_container
+from bench import flagger, golden, report
+from bench.fault_clock import all_ready, poll, shows_dead_container
 from bench.real_cluster import RealCluster, real_cluster
 from tests.harness.kubectl import kubectl
 from tests.harness.load import LoadGenerator
@@ -94,9 +102,27 @@ KINDS: dict[str, Faults] = {
     "crash": Faults(crash_after_requests=0),
     "load-failure": Faults(fail_load=True),
     "never-ready": Faults(hang_load=True),
+    "wrong-answer": Faults(factor=2.5),
 }
 # Switched on once the canary passed an analysis; the others are written into version 2 before the rollout.
 SWITCHED = ("errors", "latency", "crash")
+# Faults only tritonops' golden gate can see: its ModelDeployment gets the gate, and its load goes through the Service.
+GOLDEN_GATED = ("wrong-answer",)
+# What a run ended in, and so what its seconds measure.
+ROLLED_BACK, PROMOTED = "rolled back", "promoted"
+CLOCKS = {
+    ROLLED_BACK: "seconds from the fault's onset to every canary pod being deleted (all traffic on stable)",
+    PROMOTED: "seconds from every canary pod Ready to promotion (Canary phase Succeeded): the bad version was kept, no rollback time",
+}
+TOOL_NAMES = {"tritonops": "tritonops", "flagger": "Flagger"}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Run:
+    """One run of one tool: its outcome, and the seconds its clock measured (CLOCKS[outcome])."""
+
+    seconds: float
+    outcome: str = ROLLED_BACK
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -135,9 +161,11 @@ def flagger_analysis(setting: Setting) -> flagger.FlaggerAnalysis:
     )
 
 
-def tritonops_body(setting: Setting, *, repository: pathlib.Path) -> dict[str, Any]:
-    analysis = {"intervalSeconds": setting.tritonops_interval_seconds, "failureLimit": setting.tritonops_failure_limit,
-                "minRequests": MIN_REQUESTS, "successRate": {"min": SUCCESS_RATE_MIN}, "latencyMs": {"max": LATENCY_MAX_MS}}
+def tritonops_body(setting: Setting, *, repository: pathlib.Path, kind: str | None = None) -> dict[str, Any]:
+    analysis: dict[str, Any] = {"intervalSeconds": setting.tritonops_interval_seconds, "failureLimit": setting.tritonops_failure_limit,
+                                "minRequests": MIN_REQUESTS, "successRate": {"min": SUCCESS_RATE_MIN}, "latencyMs": {"max": LATENCY_MAX_MS}}
+    if kind in GOLDEN_GATED:
+        analysis["golden"] = golden.GOLDEN
     return model_deployment(
         NAME, replicas=2, model={"repository": f"file://{repository}", "version": "1"},
         server={**real_node_server_spec(), "startupTimeoutSeconds": STARTUP_TIMEOUT_SECONDS, "resources": {"limits": {"memory": "150Mi"}}},
@@ -154,9 +182,14 @@ def flagger_target(setting: Setting, *, repository: pathlib.Path, namespace: str
     return flagger.target_deployment(build_deployment(resource, resource.revision, replicas=1), name=NAME)
 
 
-def summary(seconds: Sequence[float]) -> dict[str, Any]:
-    return {"seconds": [round(value, 2) for value in seconds], "median_seconds": round(statistics.median(seconds), 2),
-            "max_seconds": round(max(seconds), 2)}
+def summary(runs: Sequence[Run]) -> dict[str, Any]:
+    """Median and maximum of one tool's runs, with their outcome: "mixed" (and no clock) when the runs differ."""
+    seconds = [run.seconds for run in runs]
+    outcomes = [run.outcome for run in runs]
+    outcome = outcomes[0] if len(set(outcomes)) == 1 else "mixed"
+    return {"outcome": outcome, "rolled_back": outcome == ROLLED_BACK, "clock": CLOCKS.get(outcome),
+            "outcomes": outcomes, "seconds": [round(value, 2) for value in seconds],
+            "median_seconds": round(statistics.median(seconds), 2), "max_seconds": round(max(seconds), 2)}
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -164,7 +197,7 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 1) if denominator > 0 else None
 
 
-Results = Mapping[str, Mapping[str, Mapping[str, Sequence[float]]]]  # setting -> fault -> tool -> seconds
+Results = Mapping[str, Mapping[str, Mapping[str, Sequence[Run]]]]  # setting -> fault -> tool -> runs
 
 
 def figures(results: Results, *, runs: int) -> dict[str, Any]:
@@ -180,13 +213,21 @@ def figures(results: Results, *, runs: int) -> dict[str, Any]:
     for setting, kinds in results.items():
         by_kind: dict[str, Any] = {}
         for kind, tools in kinds.items():
-            entry: dict[str, Any] = {tool: summary(seconds) for tool, seconds in tools.items()}
-            if all(tool in entry for tool in TOOLS):
+            entry: dict[str, Any] = {tool: summary(runs) for tool, runs in tools.items()}
+            # Rollback times compare; a promotion's seconds are not a rollback time.
+            if all(tool in entry and entry[tool]["rolled_back"] for tool in TOOLS):
                 entry["ratio_median"] = ratio(entry["flagger"]["median_seconds"], entry["tritonops"]["median_seconds"])
                 entry["ratio_max"] = ratio(entry["flagger"]["max_seconds"], entry["tritonops"]["max_seconds"])
             by_kind[kind] = entry
         found[setting] = by_kind
     return found
+
+
+def bar(entry: Mapping[str, Any]) -> report.Bar:
+    """A rollback's median with a whisker to its maximum; for any other outcome no bar, only a note."""
+    if entry["rolled_back"]:
+        return report.Bar(value=entry["median_seconds"], high=entry["max_seconds"])
+    return report.Bar(value=None, note=f"{entry['outcome']} after {entry['median_seconds']:.0f} s: no rollback")
 
 
 def bars(found: Mapping[str, Any]) -> dict[str, dict[str, dict[str, report.Bar]]]:
@@ -196,19 +237,42 @@ def bars(found: Mapping[str, Any]) -> dict[str, dict[str, dict[str, report.Bar]]
         if name not in found:
             continue
         panels[f"{name}: {setting.description}"] = {
-            kind: {tool: report.Bar(value=entry[tool]["median_seconds"], high=entry[tool]["max_seconds"]) for tool in TOOLS if tool in entry}
+            kind: {tool: bar(entry[tool]) for tool in TOOLS if tool in entry}
             for kind, entry in found[name].items()
         }
     return panels
 
 
+def _cell(entry: Mapping[str, Any] | None) -> str:
+    if entry is None:
+        return "-"
+    seconds = f"{entry['median_seconds']:.2f}/{entry['max_seconds']:.2f}s"
+    return seconds if entry["rolled_back"] else f"{entry['outcome']} {seconds}"
+
+
 def table(found: Mapping[str, Any]) -> list[str]:
-    lines = [f"{'setting':<8} {'fault':<13} {'tritonops median/max':>21} {'Flagger median/max':>20} {'ratio':>7}"]
+    lines = [f"{'setting':<8} {'fault':<13} {'tritonops median/max':>24} {'Flagger median/max':>24} {'ratio':>7}"]
     for name in SETTINGS:
         for kind, entry in (found.get(name) or {}).items():
-            cells = [f"{entry[tool]['median_seconds']:.2f}/{entry[tool]['max_seconds']:.2f}s" if tool in entry else "-" for tool in TOOLS]
+            cells = [_cell(entry.get(tool)) for tool in TOOLS]
             shown = entry.get("ratio_median")
-            lines.append(f"{name:<8} {kind:<13} {cells[0]:>21} {cells[1]:>20} {'-' if shown is None else f'{shown:g}x':>7}")
+            lines.append(f"{name:<8} {kind:<13} {cells[0]:>24} {cells[1]:>24} {'-' if shown is None else f'{shown:g}x':>7}")
+    return lines
+
+
+def outcome_lines(found: Mapping[str, Any]) -> list[str]:
+    """A sentence for each tool that did not roll a bad version back, with what the other tool did."""
+    lines = []
+    for name in SETTINGS:
+        for kind, entry in (found.get(name) or {}).items():
+            for tool in TOOLS:
+                if tool not in entry or entry[tool]["rolled_back"]:
+                    continue
+                others = [f"{TOOL_NAMES[other]} rolled it back after {entry[other]['median_seconds']:g} s"
+                          for other in TOOLS if other != tool and other in entry and entry[other]["rolled_back"]]
+                what = (f"promoted the wrong version after {entry[tool]['median_seconds']:.0f} s" if entry[tool]["outcome"] == PROMOTED
+                        else f"{entry[tool]['outcome']} outcomes {entry[tool]['outcomes']}")
+                lines.append(f"{TOOL_NAMES[tool]}: {what} ({'; '.join([f'{name} {kind}', *others])})")
     return lines
 
 
@@ -222,8 +286,8 @@ class Bench:
     targets: pathlib.Path  # Prometheus' file_sd file of Triton pods, rewritten by each Flagger run
 
 
-def time_fault(kind: str, *, canary_pods: Callable[[], list[Any]], passed_analysis: Callable[[], bool], model_directory: pathlib.Path) -> float:
-    """Seconds from the fault's onset to every canary pod being deleted, the same for both tools."""
+def fault_onset(kind: str, *, canary_pods: Callable[[], list[Any]], passed_analysis: Callable[[], bool], model_directory: pathlib.Path) -> float:
+    """The wall-clock time the fault began, the same for both tools (switching it on, for the faults switched mid-canary)."""
     if kind in SWITCHED:
         poll(passed_analysis, timeout=150, description="a passed analysis of the healthy canary")
         set_version_faults(model_directory, 2, KINDS[kind])
@@ -234,8 +298,16 @@ def time_fault(kind: str, *, canary_pods: Callable[[], list[Any]], passed_analys
     elif kind == "load-failure":
         onset = poll(lambda: any(shows_dead_container(pod) for pod in canary_pods()), timeout=150,
                       description="the canary pod's status to show the load failure")
+    elif kind == "wrong-answer":
+        onset = poll(lambda: all_ready(canary_pods()), timeout=150, description="every canary pod Ready (answering wrong)")
     else:
         onset = poll(lambda: bool(canary_pods()), timeout=150, description="a canary pod that will never be Ready")
+    return onset
+
+
+def time_fault(kind: str, *, canary_pods: Callable[[], list[Any]], passed_analysis: Callable[[], bool], model_directory: pathlib.Path) -> float:
+    """Seconds from the fault's onset to every canary pod being deleted, the same for both tools."""
+    onset = fault_onset(kind, canary_pods=canary_pods, passed_analysis=passed_analysis, model_directory=model_directory)
     gone = poll(lambda: all(pod.metadata.deletion_timestamp for pod in canary_pods()), timeout=GONE_TIMEOUT_SECONDS,
                  description="every canary pod to be deleted")
     return gone - onset
@@ -254,15 +326,21 @@ def _namespace(core: client.CoreV1Api) -> Iterator[str]:
         wait_until(lambda: not core.list_namespaced_pod(name).items, description=f"the pods of {name} to be gone", timeout_seconds=120)
 
 
-def tritonops_run(bench: Bench, setting: Setting, kind: str, *, repository: pathlib.Path) -> float:
+def tritonops_run(bench: Bench, setting: Setting, kind: str, *, repository: pathlib.Path) -> Run:
     api = bench.cluster.api
     core = client.CoreV1Api(api)
     with _namespace(core) as namespace:
         model_directory = write_model(repository, name=NAME, version=1, version_faults=Faults())
         write_model(repository, name=NAME, version=2, version_faults=Faults() if kind in SWITCHED else KINDS[kind])
-        create(api, namespace, tritonops_body(setting, repository=repository))
+        gated = kind in GOLDEN_GATED
+        if gated:
+            golden.create_config_map(core, namespace=namespace)
+        create(api, namespace, tritonops_body(setting, repository=repository, kind=kind))
         wait_phase(api, namespace, NAME, "Ready", timeout=120)
-        with LoadGenerator(api, namespace, NAME, rate=RATE, max_seconds=GONE_TIMEOUT_SECONDS + 180, max_requests=100_000) as load:
+        # Through the Service's selector where the golden gate holds the canary out of it, so that the run
+        # shows no request reached the wrong version; otherwise to every Ready pod, as the router splits it.
+        with LoadGenerator(api, namespace, NAME, rate=RATE, max_seconds=GONE_TIMEOUT_SECONDS + 180, max_requests=100_000,
+                           service=NAME if gated else None) as load:
             patch_spec(api, namespace, NAME, {"model": {"version": "2"}})
             canary = wait_phase(api, namespace, NAME, "Canary", timeout=60)["status"]["canaryRevision"]["hash"]
             selector = f"{constants.LABEL_MODEL_DEPLOYMENT}={NAME},{constants.LABEL_REVISION}={canary}"
@@ -281,8 +359,10 @@ def tritonops_run(bench: Bench, setting: Setting, kind: str, *, repository: path
             raise RuntimeError(f"tritonops {kind}: expected RolledBack, got {final.get('phase')}: {final.get('message')}") from None
         final = read(api, namespace, NAME)["status"]
         canary_requests = {pod: counts.total for pod, counts in reached.items() if canary in pod}
+        if gated and sum(canary_requests.values()):
+            raise RuntimeError(f"tritonops {kind}: requests reached the wrong version before its rollback: {canary_requests}")
         print(f"  tritonops {setting.name} {kind}: {seconds:.2f}s ({final['failedRevision']['reason']}; canary pods' requests {canary_requests})", flush=True)
-        return seconds
+        return Run(seconds=seconds, outcome=ROLLED_BACK)
 
 
 def _canary_status(api: client.ApiClient, namespace: str) -> dict[str, Any]:
@@ -305,7 +385,7 @@ def _replace_template(api: client.ApiClient, namespace: str, template: Mapping[s
     raise RuntimeError("the target Deployment kept changing under the template update")
 
 
-def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathlib.Path) -> float:
+def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathlib.Path) -> Run:
     api = bench.cluster.api
     core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
     with _namespace(core) as namespace:
@@ -338,12 +418,31 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
             # Version 2's pods only: the target's version 1 pods, scaled to zero when Flagger initialized, may still be terminating.
             revision = version_2["spec"]["template"]["metadata"]["labels"][constants.LABEL_REVISION]
             canary_revision = f"{canary_selector},{constants.LABEL_REVISION}={revision}"
-            seconds = time_fault(
-                kind,
-                canary_pods=lambda: list(core.list_namespaced_pod(namespace, label_selector=canary_revision).items),
-                passed_analysis=passed_analysis, model_directory=model_directory,
-            )
-            reached = canary_load.pod_snapshot()
+
+            def canary_pods() -> list[Any]:
+                return list(core.list_namespaced_pod(namespace, label_selector=canary_revision).items)
+
+            if kind in GOLDEN_GATED:
+                # Nothing Flagger checks can see the wrong answer: it promotes, and that is what is timed.
+                onset = fault_onset(kind, canary_pods=canary_pods, passed_analysis=passed_analysis, model_directory=model_directory)
+                promoted = poll(lambda: _canary_status(api, namespace).get("phase") in ("Succeeded", "Failed"), timeout=GONE_TIMEOUT_SECONDS,
+                                description="Flagger's Canary Succeeded (promoted) or Failed")
+                reached = canary_load.pod_snapshot()
+            else:
+                seconds = time_fault(kind, canary_pods=canary_pods, passed_analysis=passed_analysis, model_directory=model_directory)
+                reached = canary_load.pod_snapshot()
+        if kind in GOLDEN_GATED:
+            status = _canary_status(api, namespace)
+            if status.get("phase") != "Succeeded":
+                raise RuntimeError(f"Flagger {kind}: expected a promotion (Succeeded), got {status}")
+            primary: Any = apps.read_namespaced_deployment(f"{NAME}-primary", namespace)
+            mounts = {mount.mount_path for mount in primary.spec.template.spec.containers[0].volume_mounts or []}
+            if f"/models/{NAME}/2" not in mounts:
+                raise RuntimeError(f"Flagger {kind}: Succeeded, but its primary does not mount version 2: {sorted(mounts)}")
+            seconds = promoted - onset
+            print(f"  flagger {setting.name} {kind}: promoted the wrong version {seconds:.2f}s after its canary pods were Ready "
+                  f"(failed checks {status.get('failedChecks') or 0}; canary pods' requests { {pod: counts.total for pod, counts in reached.items()} })", flush=True)
+            return Run(seconds=seconds, outcome=PROMOTED)
 
         def failed() -> bool:
             replicas = apps.read_namespaced_deployment(NAME, namespace).spec.replicas
@@ -353,7 +452,7 @@ def flagger_run(bench: Bench, setting: Setting, kind: str, *, repository: pathli
         message = next((c.get("message") for c in _canary_status(api, namespace).get("conditions") or [] if c.get("type") == "Promoted"), "")
         print(f"  flagger {setting.name} {kind}: {seconds:.2f}s ({message}; canary pods' requests "
               f"{ {pod: counts.total for pod, counts in reached.items()} })", flush=True)
-        return seconds
+        return Run(seconds=seconds, outcome=ROLLED_BACK)
 
 
 @contextlib.contextmanager
@@ -382,14 +481,20 @@ def versus_bench() -> Iterator[Bench]:
             prometheus.stop()
 
 
-RUNNERS: dict[str, Callable[..., float]] = {"tritonops": tritonops_run, "flagger": flagger_run}
+RUNNERS: dict[str, Callable[..., Run]] = {"tritonops": tritonops_run, "flagger": flagger_run}
 
 
-def kept_results(document: Mapping[str, Any]) -> dict[str, dict[str, dict[str, list[float]]]]:
-    """The runs of an earlier bench/results/versus.json (setting -> fault -> tool -> seconds), for --keep."""
+def _kept_runs(entry: Mapping[str, Any]) -> list[Run]:
+    # Results saved before outcomes were recorded hold rollbacks only: every run then checked for one.
+    outcomes = entry.get("outcomes") or [ROLLED_BACK] * len(entry["seconds"])
+    return [Run(seconds=seconds, outcome=outcome) for seconds, outcome in zip(entry["seconds"], outcomes, strict=True)]
+
+
+def kept_results(document: Mapping[str, Any]) -> dict[str, dict[str, dict[str, list[Run]]]]:
+    """The runs of an earlier bench/results/versus.json (setting -> fault -> tool -> runs), for --keep."""
     found = document.get("figures") or {}
     return {
-        setting: {kind: {tool: list(entry[tool]["seconds"]) for tool in TOOLS if tool in entry} for kind, entry in found[setting].items()}
+        setting: {kind: {tool: _kept_runs(entry[tool]) for tool in TOOLS if tool in entry} for kind, entry in found[setting].items()}
         for setting in SETTINGS if isinstance(found.get(setting), dict)
     }
 
@@ -397,7 +502,7 @@ def kept_results(document: Mapping[str, Any]) -> dict[str, dict[str, dict[str, l
 def _save(results: Results, failures: Mapping[str, Sequence[str]], *, runs: int) -> tuple[pathlib.Path, pathlib.Path]:
     found = {**figures(results, runs=runs), "failed_runs": dict(failures)}
     return report.save_bars(
-        "versus", figures=found, panels=bars(found), y_label="seconds from fault to 100% traffic on stable",
+        "versus", figures=found, panels=bars(found), y_label="seconds from fault to 100% traffic on stable\n(hatched, no time: not rolled back)",
         title=f"tritonops vs Flagger {versions.FLAGGER_VERSION}: median (bar) and max (whisker) of {runs} run(s) per fault",
     )
 
@@ -415,7 +520,7 @@ def main() -> None:
     results = kept_results(json.loads(saved.read_text())) if arguments.keep and saved.exists() else {}
     # A run that fails is reported and left out, so that one stuck run does not cost the whole series.
     failures: dict[str, list[str]] = {}
-    measured: dict[tuple[str, str, tuple[int, int]], list[float]] = {}
+    measured: dict[tuple[str, str, tuple[int, int]], list[Run]] = {}
     with versus_bench() as bench:
         for name in arguments.settings:
             setting = SETTINGS[name]
@@ -439,7 +544,8 @@ def main() -> None:
                         results.setdefault(name, {}).setdefault(kind, {})[tool] = measured[key]
                 # Saved as it goes: an interrupted series keeps what it measured.
                 _save(results, failures, runs=arguments.runs)
-    for line in table(figures(results, runs=arguments.runs)):
+    found = figures(results, runs=arguments.runs)
+    for line in [*table(found), *outcome_lines(found)]:
         print(line)
     json_path, png_path = _save(results, failures, runs=arguments.runs)
     print(f"saved {json_path} and {png_path}")

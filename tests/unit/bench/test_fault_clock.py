@@ -5,7 +5,7 @@ import time
 import pytest
 from kubernetes import client
 
-from bench.fault_clock import poll, shows_dead_container
+from bench.fault_clock import all_ready, poll, shows_dead_container
 
 
 def _pod(*, restarts: int = 0, waiting: str | None = None, terminated: bool = False) -> client.V1Pod:
@@ -31,6 +31,17 @@ def _pod(*, restarts: int = 0, waiting: str | None = None, terminated: bool = Fa
 )
 def test_shows_dead_container(pod: client.V1Pod, dead: bool) -> None:
     assert shows_dead_container(pod) is dead
+
+
+def _with_ready(ready: str) -> client.V1Pod:
+    return client.V1Pod(status=client.V1PodStatus(conditions=[client.V1PodCondition(type="Ready", status=ready)]))
+
+
+def test_all_ready_needs_a_pod_and_every_one_ready() -> None:
+    assert all_ready([_with_ready("True"), _with_ready("True")])
+    assert not all_ready([_with_ready("True"), _with_ready("False")])
+    assert not all_ready([client.V1Pod(status=client.V1PodStatus(conditions=None))])
+    assert not all_ready([])
 
 
 def test_poll_returns_the_time_the_condition_first_held() -> None:
