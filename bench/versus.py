@@ -56,7 +56,6 @@ import contextlib
 import dataclasses
 import json
 import pathlib
-import statistics
 import sys
 import time
 import uuid
@@ -68,213 +67,21 @@ from kubernetes import client
 from bench import flagger, golden, report
 from bench.fault_clock import all_ready, poll, shows_dead_container
 from bench.real_cluster import RealCluster, real_cluster
+from bench.versus_results import PROMOTED, ROLLED_BACK, Results, Run, bars, figures, kept_results, outcome_lines, table
+from bench.versus_settings import (
+    CANARY_RATE, GOLDEN_GATED, GONE_TIMEOUT_SECONDS, KINDS, NAME, RATE, SETTINGS, SWITCHED, TOOLS, Setting, flagger_analysis,
+    flagger_target, tritonops_body,
+)
 from tests.harness.kubectl import kubectl
 from tests.harness.load import LoadGenerator
 from tests.harness.models import Faults, set_version_faults, write_model
 from tests.harness.pod_discovery import PodDiscovery
-from tests.harness.real_node import host_directory, real_node_server_spec
-from tests.harness.resources import create, model_deployment, patch_spec, read, wait_phase
-from tests.harness.specs import model_deployment_body
+from tests.harness.real_node import host_directory
+from tests.harness.resources import create, patch_spec, read, wait_phase
 from tritonops import constants
-from tritonops.desired.deployment import build_deployment
 from tritonops.devcluster import versions
 from tritonops.devcluster.processes import wait_until
 from tritonops.devcluster.prometheus import PrometheusServer, ScrapeJob
-from tritonops.resource import ModelDeployment
-
-NAME = "doubler"
-TOOLS = ("tritonops", "flagger")
-RATE = 40.0  # requests/s: tritonops' whole Service, split 1:1 between its stable and canary pods
-CANARY_RATE = RATE / 2  # what tritonops' canary gets at its 50 % step, and so what Flagger's canary gets
-STEP_PERCENT = 50
-SUCCESS_RATE_MIN = 0.99
-LATENCY_MAX_MS = 80
-MIN_REQUESTS = 10
-PROGRESS_DEADLINE_SECONDS = 60
-STARTUP_TIMEOUT_SECONDS = 60
-# Flagger promotes after this many passed checks: far more than any fault here needs to be caught.
-FLAGGER_ITERATIONS = 10
-# Flagger's crash case waits out the kubelet's growing restart back-off: minutes.
-GONE_TIMEOUT_SECONDS = 420.0
-KINDS: dict[str, Faults] = {
-    "errors": Faults(failure_rate=0.05),
-    "latency": Faults(delay_ms=120),
-    "crash": Faults(crash_after_requests=0),
-    "load-failure": Faults(fail_load=True),
-    "never-ready": Faults(hang_load=True),
-    "wrong-answer": Faults(factor=2.5),
-}
-# Switched on once the canary passed an analysis; the others are written into version 2 before the rollout.
-SWITCHED = ("errors", "latency", "crash")
-# Faults only tritonops' golden gate can see: its ModelDeployment gets the gate, and its load goes through the Service.
-GOLDEN_GATED = ("wrong-answer",)
-# What a run ended in, and so what its seconds measure.
-ROLLED_BACK, PROMOTED = "rolled back", "promoted"
-CLOCKS = {
-    ROLLED_BACK: "seconds from the fault's onset to every canary pod being deleted (all traffic on stable)",
-    PROMOTED: "seconds from every canary pod Ready to promotion (Canary phase Succeeded): the bad version was kept, no rollback time",
-}
-TOOL_NAMES = {"tritonops": "tritonops", "flagger": "Flagger"}
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Run:
-    """One run of one tool: its outcome, and the seconds its clock measured (CLOCKS[outcome])."""
-
-    seconds: float
-    outcome: str = ROLLED_BACK
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Setting:
-    name: str
-    description: str
-    tritonops_interval_seconds: int
-    tritonops_failure_limit: int
-    flagger_interval_seconds: int
-    flagger_threshold: int
-    kinds: tuple[str, ...]
-
-    def parameters(self, tool: str) -> tuple[int, int]:
-        """(interval seconds, failures before rollback) of one tool: runs with equal parameters are shared."""
-        if tool == "tritonops":
-            return self.tritonops_interval_seconds, self.tritonops_failure_limit
-        return self.flagger_interval_seconds, self.flagger_threshold
-
-
-SETTINGS: dict[str, Setting] = {
-    "common": Setting(name="common", description="both at 10 s x 2",
-                      tritonops_interval_seconds=10, tritonops_failure_limit=2, flagger_interval_seconds=10, flagger_threshold=2,
-                      kinds=tuple(KINDS)),
-    "fastest": Setting(name="fastest", description="tritonops 5 s x 2, Flagger 10 s x 2 (its floor)",
-                       tritonops_interval_seconds=5, tritonops_failure_limit=2, flagger_interval_seconds=10, flagger_threshold=2,
-                       kinds=("errors", "latency")),
-}
-
-
-# -- the pure parts: what is measured, and its summary -------------------------------------------------
-
-def flagger_analysis(setting: Setting) -> flagger.FlaggerAnalysis:
-    return flagger.FlaggerAnalysis(
-        interval_seconds=setting.flagger_interval_seconds, threshold=setting.flagger_threshold, iterations=FLAGGER_ITERATIONS,
-        progress_deadline_seconds=PROGRESS_DEADLINE_SECONDS, success_rate_min_percent=SUCCESS_RATE_MIN * 100, latency_max_ms=LATENCY_MAX_MS,
-    )
-
-
-def tritonops_body(setting: Setting, *, repository: pathlib.Path, kind: str | None = None) -> dict[str, Any]:
-    analysis: dict[str, Any] = {"intervalSeconds": setting.tritonops_interval_seconds, "failureLimit": setting.tritonops_failure_limit,
-                                "minRequests": MIN_REQUESTS, "successRate": {"min": SUCCESS_RATE_MIN}, "latencyMs": {"max": LATENCY_MAX_MS}}
-    if kind in GOLDEN_GATED:
-        analysis["golden"] = golden.GOLDEN
-    return model_deployment(
-        NAME, replicas=2, model={"repository": f"file://{repository}", "version": "1"},
-        server={**real_node_server_spec(), "startupTimeoutSeconds": STARTUP_TIMEOUT_SECONDS, "resources": {"limits": {"memory": "150Mi"}}},
-        rollout={"steps": [STEP_PERCENT], "stepSeconds": 600, "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS, "analysis": analysis},
-    )
-
-
-def flagger_target(setting: Setting, *, repository: pathlib.Path, namespace: str, version: str) -> dict[str, Any]:
-    """The Deployment tritonops would run for the same spec at `version`, as Flagger's 1-replica target."""
-    spec = tritonops_body(setting, repository=repository)["spec"]
-    spec["model"]["version"] = version
-    # Defaulted from the CRD's schema, as the API server stores tritonops' own ModelDeployment.
-    resource = ModelDeployment.from_body(model_deployment_body(spec, name=NAME, namespace=namespace))
-    return flagger.target_deployment(build_deployment(resource, resource.revision, replicas=1), name=NAME)
-
-
-def summary(runs: Sequence[Run]) -> dict[str, Any]:
-    """Median and maximum of one tool's runs, with their outcome: "mixed" (and no clock) when the runs differ."""
-    seconds = [run.seconds for run in runs]
-    outcomes = [run.outcome for run in runs]
-    outcome = outcomes[0] if len(set(outcomes)) == 1 else "mixed"
-    return {"outcome": outcome, "rolled_back": outcome == ROLLED_BACK, "clock": CLOCKS.get(outcome),
-            "outcomes": outcomes, "seconds": [round(value, 2) for value in seconds],
-            "median_seconds": round(statistics.median(seconds), 2), "max_seconds": round(max(seconds), 2)}
-
-
-def ratio(numerator: float, denominator: float) -> float | None:
-    """Flagger / tritonops; None when tritonops' time rounds to zero (no finite ratio to report)."""
-    return round(numerator / denominator, 1) if denominator > 0 else None
-
-
-Results = Mapping[str, Mapping[str, Mapping[str, Sequence[Run]]]]  # setting -> fault -> tool -> runs
-
-
-def figures(results: Results, *, runs: int) -> dict[str, Any]:
-    found: dict[str, Any] = {
-        "runs_per_fault": runs,
-        "rate_per_second": {"tritonops_service": RATE, "canary": CANARY_RATE, "flagger_primary": RATE - CANARY_RATE},
-        "thresholds": {"success_rate_min": SUCCESS_RATE_MIN, "latency_max_ms": LATENCY_MAX_MS, "progress_deadline_seconds": PROGRESS_DEADLINE_SECONDS},
-        "settings": {name: {"description": setting.description,
-                            "tritonops": {"interval_seconds": setting.tritonops_interval_seconds, "failure_limit": setting.tritonops_failure_limit},
-                            "flagger": {"interval_seconds": setting.flagger_interval_seconds, "threshold": setting.flagger_threshold}}
-                     for name, setting in SETTINGS.items() if name in results},
-    }
-    for setting, kinds in results.items():
-        by_kind: dict[str, Any] = {}
-        for kind, tools in kinds.items():
-            entry: dict[str, Any] = {tool: summary(runs) for tool, runs in tools.items()}
-            # Rollback times compare; a promotion's seconds are not a rollback time.
-            if all(tool in entry and entry[tool]["rolled_back"] for tool in TOOLS):
-                entry["ratio_median"] = ratio(entry["flagger"]["median_seconds"], entry["tritonops"]["median_seconds"])
-                entry["ratio_max"] = ratio(entry["flagger"]["max_seconds"], entry["tritonops"]["max_seconds"])
-            by_kind[kind] = entry
-        found[setting] = by_kind
-    return found
-
-
-def bar(entry: Mapping[str, Any]) -> report.Bar:
-    """A rollback's median with a whisker to its maximum; for any other outcome no bar, only a note."""
-    if entry["rolled_back"]:
-        return report.Bar(value=entry["median_seconds"], high=entry["max_seconds"])
-    return report.Bar(value=None, note=f"{entry['outcome']} after {entry['median_seconds']:.0f} s: no rollback")
-
-
-def bars(found: Mapping[str, Any]) -> dict[str, dict[str, dict[str, report.Bar]]]:
-    """One panel per setting, one group per fault, one bar per tool: the median, a whisker to the maximum."""
-    panels: dict[str, dict[str, dict[str, report.Bar]]] = {}
-    for name, setting in SETTINGS.items():
-        if name not in found:
-            continue
-        panels[f"{name}: {setting.description}"] = {
-            kind: {tool: bar(entry[tool]) for tool in TOOLS if tool in entry}
-            for kind, entry in found[name].items()
-        }
-    return panels
-
-
-def _cell(entry: Mapping[str, Any] | None) -> str:
-    if entry is None:
-        return "-"
-    seconds = f"{entry['median_seconds']:.2f}/{entry['max_seconds']:.2f}s"
-    return seconds if entry["rolled_back"] else f"{entry['outcome']} {seconds}"
-
-
-def table(found: Mapping[str, Any]) -> list[str]:
-    lines = [f"{'setting':<8} {'fault':<13} {'tritonops median/max':>24} {'Flagger median/max':>24} {'ratio':>7}"]
-    for name in SETTINGS:
-        for kind, entry in (found.get(name) or {}).items():
-            cells = [_cell(entry.get(tool)) for tool in TOOLS]
-            shown = entry.get("ratio_median")
-            lines.append(f"{name:<8} {kind:<13} {cells[0]:>24} {cells[1]:>24} {'-' if shown is None else f'{shown:g}x':>7}")
-    return lines
-
-
-def outcome_lines(found: Mapping[str, Any]) -> list[str]:
-    """A sentence for each tool that did not roll a bad version back, with what the other tool did."""
-    lines = []
-    for name in SETTINGS:
-        for kind, entry in (found.get(name) or {}).items():
-            for tool in TOOLS:
-                if tool not in entry or entry[tool]["rolled_back"]:
-                    continue
-                others = [f"{TOOL_NAMES[other]} rolled it back after {entry[other]['median_seconds']:g} s"
-                          for other in TOOLS if other != tool and other in entry and entry[other]["rolled_back"]]
-                what = (f"promoted the wrong version after {entry[tool]['median_seconds']:.0f} s" if entry[tool]["outcome"] == PROMOTED
-                        else f"{entry[tool]['outcome']} outcomes {entry[tool]['outcomes']}")
-                lines.append(f"{TOOL_NAMES[tool]}: {what} ({'; '.join([f'{name} {kind}', *others])})")
-    return lines
-
 
 # -- the cluster parts ---------------------------------------------------------------------------------
 
@@ -482,21 +289,6 @@ def versus_bench() -> Iterator[Bench]:
 
 
 RUNNERS: dict[str, Callable[..., Run]] = {"tritonops": tritonops_run, "flagger": flagger_run}
-
-
-def _kept_runs(entry: Mapping[str, Any]) -> list[Run]:
-    # Results saved before outcomes were recorded hold rollbacks only: every run then checked for one.
-    outcomes = entry.get("outcomes") or [ROLLED_BACK] * len(entry["seconds"])
-    return [Run(seconds=seconds, outcome=outcome) for seconds, outcome in zip(entry["seconds"], outcomes, strict=True)]
-
-
-def kept_results(document: Mapping[str, Any]) -> dict[str, dict[str, dict[str, list[Run]]]]:
-    """The runs of an earlier bench/results/versus.json (setting -> fault -> tool -> runs), for --keep."""
-    found = document.get("figures") or {}
-    return {
-        setting: {kind: {tool: _kept_runs(entry[tool]) for tool in TOOLS if tool in entry} for kind, entry in found[setting].items()}
-        for setting in SETTINGS if isinstance(found.get(setting), dict)
-    }
 
 
 def _save(results: Results, failures: Mapping[str, Sequence[str]], *, runs: int) -> tuple[pathlib.Path, pathlib.Path]:
