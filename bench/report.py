@@ -31,6 +31,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _write_json(name: str, **content: Any) -> pathlib.Path:
+    """bench/results/NAME.json: the benchmark's name, the machine it ran on, then its content."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    json_path = RESULTS / f"{name}.json"
+    json_path.write_text(json.dumps({"benchmark": name, "machine": machine(), **content}, indent=2) + "\n")
+    return json_path
+
+
 def save(
     name: str,
     *,
@@ -47,10 +55,7 @@ def save(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    document = {"benchmark": name, "machine": machine(), "figures": dict(figures), "series": {k: list(v) for k, v in series.items()}}
-    json_path = RESULTS / f"{name}.json"
-    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    json_path = _write_json(name, figures=dict(figures), series={k: list(v) for k, v in series.items()})
     groups = dict(panels) if panels else {title: list(series)}
     figure, grid = plt.subplots(len(groups), 1, figsize=(8, 3.2 * len(groups) + 1.3), squeeze=False, sharex=True)
     for axes, (panel, names) in zip(grid[:, 0], groups.items()):
@@ -98,16 +103,11 @@ def save_bars(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    document = {
-        "benchmark": name,
-        "machine": machine(),
-        "figures": dict(figures),
-        "bars": {panel: {group: {label: dataclasses.asdict(bar) for label, bar in bars.items()} for group, bars in groups.items()}
-                 for panel, groups in panels.items()},
-    }
-    json_path = RESULTS / f"{name}.json"
-    json_path.write_text(json.dumps(document, indent=2) + "\n")
+    json_path = _write_json(
+        name, figures=dict(figures),
+        bars={panel: {group: {label: dataclasses.asdict(bar) for label, bar in bars.items()} for group, bars in groups.items()}
+              for panel, groups in panels.items()},
+    )
     labels = list(dict.fromkeys(label for groups in panels.values() for bars in groups.values() for label in bars))
     colours = {label: f"C{index}" for index, label in enumerate(labels)}
     figure, grid = plt.subplots(max(1, len(panels)), 1, figsize=(9, 3.4 * max(1, len(panels)) + 1.0), squeeze=False)
