@@ -37,6 +37,8 @@ ONE_SHOT_ANNOTATIONS = (constants.ANNOTATION_PROMOTE, constants.ANNOTATION_ABORT
 CAPACITY_RECHECK_SECONDS = 10.0
 # Never requeue sooner than this: timestamps in status have whole-second precision.
 MINIMUM_REQUEUE_SECONDS = 0.5
+# A deadline passes once strictly exceeded: the timer wakes this much after it, not a whole second.
+DEADLINE_MARGIN_SECONDS = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,6 +407,12 @@ def _rollback_past_deadline(
                      now=now, events=events)
 
 
+def _until_deadline(state: _State, spec: Spec, *, now: datetime.datetime) -> float:
+    """Seconds until just past the progress deadline (negative once it has passed)."""
+    assert state.progress_at is not None
+    return (state.progress_at - now).total_seconds() + spec.rollout.progress_deadline_seconds + DEADLINE_MARGIN_SECONDS
+
+
 def _deadline_at(state: _State, spec: Spec) -> str:
     assert state.progress_at is not None
     return conditions.timestamp(state.progress_at + datetime.timedelta(seconds=spec.rollout.progress_deadline_seconds))
@@ -422,8 +430,7 @@ def _waiting_outcome(
     then = "holds (onDeadline: Hold)" if spec.rollout.capacity.on_deadline == "Hold" else "rolls back"
     message = f"{moved.waiting}; the rollout {then} if nothing moves by {_deadline_at(state, spec)}"
     route_weight, reported = _weights(resource, planned=planned, stable_ready=moved.stable_ready, canary_ready=moved.canary_ready)
-    until_deadline = (state.progress_at + datetime.timedelta(seconds=spec.rollout.progress_deadline_seconds + 1) - now).total_seconds() \
-        if state.progress_at is not None else CAPACITY_RECHECK_SECONDS
+    until_deadline = _until_deadline(state, spec, now=now) if state.progress_at is not None else CAPACITY_RECHECK_SECONDS
     return Outcome(
         phase="WaitingForCapacity", reason="InsufficientGPU", message=message, stable=stable,
         pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary} if moved.counts.canary or desired.hash in observations.deployments
@@ -464,8 +471,7 @@ def _promote(
                          message=f"{moved.canary_ready}/{moved.target} pods Ready while promoting, no progress for {spec.rollout.progress_deadline_seconds}s",
                          now=now, events=events)
     route_weight, reported = _weights(resource, planned=100, stable_ready=moved.stable_ready, canary_ready=moved.canary_ready)
-    assert state.progress_at is not None
-    until_deadline = (state.progress_at - now).total_seconds() + spec.rollout.progress_deadline_seconds + 1
+    until_deadline = _until_deadline(state, spec, now=now)
     return Outcome(
         phase="Promoting", reason="Promoting",
         message=f"{_describe(desired)}: {moved.canary_ready}/{moved.target} pods Ready before {_describe(stable)} is removed",
@@ -687,8 +693,7 @@ def _golden_gate(
         next_probe = (last_at + datetime.timedelta(seconds=analysis.interval_seconds) - now).total_seconds() if last_at else analysis.interval_seconds
         requeue = max(MINIMUM_REQUEUE_SECONDS, next_probe if next_probe > 0 else analysis.interval_seconds)
     else:
-        assert state.progress_at is not None
-        requeue = max(MINIMUM_REQUEUE_SECONDS, (state.progress_at - now).total_seconds() + spec.rollout.progress_deadline_seconds + 1)
+        requeue = max(MINIMUM_REQUEUE_SECONDS, _until_deadline(state, spec, now=now))
     return Outcome(
         phase="Canary", reason="Paused" if spec.rollout.paused else "GoldenGate", message=message, stable=stable,
         pods={stable.hash: moved.counts.stable, desired.hash: moved.counts.canary}, canary=desired,
@@ -706,7 +711,7 @@ def _next_action_in(state: _State, spec: Spec, *, now: datetime.datetime, comple
         until_analysis = spec.rollout.analysis.interval_seconds
     candidates = [until_analysis, spec.rollout.step_seconds - elapsed]
     if not complete and not spec.rollout.paused and state.progress_at is not None:
-        candidates.append((state.progress_at - now).total_seconds() + spec.rollout.progress_deadline_seconds + 1)
+        candidates.append(_until_deadline(state, spec, now=now))
     future = [seconds for seconds in candidates if seconds > 0]
     return max(MINIMUM_REQUEUE_SECONDS, min(future) if future else spec.rollout.analysis.interval_seconds)
 

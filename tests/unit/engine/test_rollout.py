@@ -6,13 +6,15 @@ import dataclasses
 import datetime
 from typing import Any
 
+import pytest
+
 from tests.harness.specs import model_deployment
 from tritonops import constants
 from tritonops.engine.actions import ChildReference, Plan, Scale
 from tritonops.engine.analysis import Check, Reading, Verdict
 from tritonops.engine.observations import DeploymentObservation, Observations, PodFailure, Room, UnschedulablePod
 from tritonops.engine.reconcile import plan
-from tritonops.engine.rollout import analysis_due, golden_gate_due
+from tritonops.engine.rollout import DEADLINE_MARGIN_SECONDS, analysis_due, golden_gate_due
 
 T0 = datetime.datetime(2026, 11, 22, 12, 0, tzinfo=datetime.timezone.utc)
 GPU = {"gpu": {"count": 1, "products": ["NVIDIA-L4"]}}
@@ -435,9 +437,10 @@ def test_a_failure_of_a_stable_pod_does_not_roll_the_canary_back() -> None:
 def test_canary_pods_not_ready_by_the_progress_deadline_roll_back() -> None:
     status = dict(started().status)
     waiting = run(status, 100, canary=1, canary_ready=0, stable=3)
-    # Pods turning Ready arrive as watch events; the timer only needs to catch the deadline.
-    assert waiting.status["phase"] == "Canary" and waiting.requeue_after == 21
-    result = run(status, 121, canary=1, canary_ready=0, stable=3)
+    # Pods turning Ready arrive as watch events; the timer only needs to catch the deadline, and it
+    # wakes just past it: a deadline of 120 s acts at 120 s, not at 121 s (regression: it took a second more).
+    assert waiting.status["phase"] == "Canary" and waiting.requeue_after == pytest.approx(20 + DEADLINE_MARGIN_SECONDS)
+    result = run(status, 120 + DEADLINE_MARGIN_SECONDS, canary=1, canary_ready=0, stable=3)
     assert result.rollback_reason == "ProgressDeadlineExceeded"
     assert "0/1 canary pods Ready, no progress for 120s" in result.status["failedRevision"]["message"]
 
@@ -450,7 +453,7 @@ def test_the_progress_deadline_counts_from_the_last_progress_not_the_start_of_th
     # At 1000 s (long after the 120 s deadline) the canary's pod stops being Ready: the clock starts now.
     lost = run(status, 1000, canary=1, canary_ready=0, stable=3, spec_body=long_step)
     assert lost.rollback_reason is None and lost.status["progressAt"] == "2026-11-22T12:16:40Z"
-    assert lost.requeue_after == 121
+    assert lost.requeue_after == pytest.approx(120 + DEADLINE_MARGIN_SECONDS)
     assert run(dict(lost.status), 1100, canary=1, canary_ready=0, stable=3, spec_body=long_step).rollback_reason is None
     assert run(dict(lost.status), 1121, canary=1, canary_ready=0, stable=3, spec_body=long_step).rollback_reason == "ProgressDeadlineExceeded"
 
