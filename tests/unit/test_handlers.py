@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import inspect
 import json
 import pathlib
 import threading
@@ -180,7 +182,7 @@ def test_any_child_changed_by_another_manager_queues_its_owner_and_our_own_apply
 def test_every_child_kind_is_indexed_with_its_summary() -> None:
     child = _child("HTTPRoute", "resnet-http")
     for index in (handlers.tritonops_autoscalers, handlers.tritonops_http_routes, handlers.tritonops_grpc_routes, handlers.tritonops_service_monitors):
-        [(key, summary)] = index(body=child).items()
+        [(key, summary)] = asyncio.run(index(body=child)).items()
         assert key == KEY and summary["name"] == "resnet-http" and "foreignFields" in summary and "ownerUid" in summary
 
 
@@ -197,3 +199,31 @@ def test_the_kopf_floor_in_pyproject_has_every_setting_the_operator_sets() -> No
     floors = [Version(spec.version) for spec in requirement.specifier if spec.operator == ">="]
     assert floors and min(floors) >= Version("1.45.0"), f"kopf floor {requirement.specifier} is older than 1.45.0"
     assert "label_selectors" in {field.name for field in dataclasses.fields(kopf.OperatorSettings().watching)}
+
+
+def test_every_index_and_event_handler_runs_in_the_event_loop_not_in_kopf_s_thread_pool() -> None:
+    # kopf runs a plain function in its executor: a thread hop and a GIL hand-off on every watch event.
+    registered = [handlers.tritonops_modeldeployments, handlers.tritonops_deployments, handlers.tritonops_services,
+                  handlers.tritonops_autoscalers, handlers.tritonops_http_routes, handlers.tritonops_grpc_routes,
+                  handlers.tritonops_service_monitors, handlers.tritonops_pods, handlers.modeldeployment_event,
+                  handlers.deployment_event, handlers.service_event, handlers.autoscaler_event, handlers.http_route_event,
+                  handlers.grpc_route_event, handlers.service_monitor_event, handlers.pod_event]
+    assert [handler.__name__ for handler in registered if not inspect.iscoroutinefunction(handler)] == []
+
+
+def test_kopf_keeps_no_diff_base_since_no_change_handler_would_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kopf deep-copied every object's essence on every watch event for change handlers the operator has not got."""
+    monkeypatch.setattr(handlers, "start_workers", lambda *, count: None)
+
+    async def configured() -> kopf.OperatorSettings:
+        settings = kopf.OperatorSettings()
+        memo = kopf.Memo()
+        await handlers.configure(settings=settings, memo=memo)
+        memo["resync"].cancel()
+        return settings
+
+    storage = asyncio.run(configured()).persistence.diffbase_storage
+    body = kopf.Body({"metadata": {"name": "resnet", "namespace": "vision", "labels": {"a": "b"}}, "spec": {"replicas": 2}})
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=storage.build(body=body))
+    assert storage.build(body=body) == {} and storage.fetch(body=body) is None and not patch
