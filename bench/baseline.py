@@ -63,12 +63,6 @@ def create_all(api_client: client.ApiClient, *, objects: Sequence[Sequence[Manif
         return sum(pool.map(create, objects))
 
 
-def ready_deployments(api_client: client.ApiClient, *, namespace: str) -> int:
-    # resourceVersion=0 is served from the watch cache, so that polling does not load what it measures.
-    items = client.AppsV1Api(api_client).list_namespaced_deployment(namespace, resource_version="0").items
-    return sum(1 for deployment in items if (deployment.status.ready_replicas or 0) >= 1)
-
-
 def wait_for_pods_gone(api_client: client.ApiClient, *, namespace: str, timeout_seconds: float) -> float:
     """After the namespace is deleted: wait until none of its pods is left, so the next phase starts clean."""
     core = client.CoreV1Api(api_client)

