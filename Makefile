@@ -3,7 +3,7 @@ CACHE ?= $(HOME)/.cache/tritonops
 VENV ?= $(CACHE)/venv
 PYTEST = tests/sandbox.sh $(VENV)/bin/python -m pytest
 
-.PHONY: deps image manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-rollback bench-versus bench-spec-change bench-capacity docs
+.PHONY: deps image manifests typecheck test test-unit test-integration test-e2e demo bench-scale bench-write-costs bench-rollback bench-versus bench-spec-change bench-capacity docs
 
 deps:
 	tests/install-dependencies.sh
@@ -39,6 +39,10 @@ demo: deps
 
 bench-scale: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.scale
+
+# What each kind of write the operator makes for a new object costs kube-apiserver and etcd (quiet cluster).
+bench-write-costs: deps
+	tests/sandbox.sh $(VENV)/bin/python -m bench.write_costs
 
 bench-rollback: deps
 	tests/sandbox.sh $(VENV)/bin/python -m bench.rollback

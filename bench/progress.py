@@ -10,6 +10,8 @@ counted with the others'.
 from __future__ import annotations
 
 import dataclasses
+import os
+import pathlib
 import resource
 import threading
 import time
@@ -18,6 +20,7 @@ from typing import Any
 
 from kubernetes import client
 
+from tritonops.devcluster.cluster import LocalCluster
 from tritonops.kube import request_json
 
 POLL_SECONDS = 2.0
@@ -48,6 +51,19 @@ def own_cpu_seconds() -> float:
     """This process's CPU: the bench's creates and polls compete for the same cores."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process, from /proc."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are the 14th and 15th fields of the whole line; 12th and 13th after the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cluster_cpu_seconds(cluster: LocalCluster, extra: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds of each of the cluster's processes and of the `extra` ones (name: pid)."""
+    pids = {process.name: process.pid for process in cluster.processes} | dict(extra)
+    return {name: process_cpu_seconds(pid) for name, pid in pids.items()}
 
 
 @dataclasses.dataclass

@@ -60,23 +60,12 @@ def _peak_rss_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # utime and stime are the 14th and 15th fields of the whole line; 12th and 13th after the name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _phase_cpu_seconds(cluster: LocalCluster, extra: dict[str, int]) -> dict[str, float]:
-    pids = {process.name: process.pid for process in cluster.processes} | extra
-    return {name: _cpu_seconds(pid) for name, pid in pids.items()}
-
-
 def _where_the_time_went(
     cluster: LocalCluster, *, cpu_before: dict[str, float], metrics_before: str, extra: dict[str, int], profile: ProfileRecording | None,
 ) -> dict[str, Any]:
     """CPU seconds per process, the apiserver's busiest kinds of request since `before` and what its CPU
     went to: what limits a phase."""
-    cpu_after = _phase_cpu_seconds(cluster, extra)
+    cpu_after = progress.cluster_cpu_seconds(cluster, extra)
     return {
         "cpu_seconds_by_process": {name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in cpu_after},
         "apiserver_busiest_requests": [entry.as_json() for entry in request_times_between(metrics_before, cluster.apiserver_get("/metrics"))],
@@ -111,7 +100,7 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     objects = [baseline.children_of(defaulted, name=_body(index)["metadata"]["name"], namespace=BASELINE_NAMESPACE) for index in range(count)]
     metrics_before = cluster.apiserver_get("/metrics")
     writes_before = count_writes(metrics_before)
-    cpu_before = _phase_cpu_seconds(cluster, BENCH_PID)
+    cpu_before = progress.cluster_cpu_seconds(cluster, BENCH_PID)
     profile = _start_profile(cluster, seconds=profile_seconds, name="baseline")
     poller = progress.Poller(
         counters={"deployments_ready": lambda: progress.ready_deployments(progress.list_items(api_client, _deployments_path(BASELINE_NAMESPACE)))},
@@ -163,15 +152,15 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         operator_writes_before = operator.metric("tritonops_api_writes_total")
         assert operator.process is not None
         operator_pid = {"tritonops": operator.process.pid, **BENCH_PID}
-        cpu_before = _phase_cpu_seconds(cluster, operator_pid)
+        cpu_before = progress.cluster_cpu_seconds(cluster, operator_pid)
         profile = _start_profile(cluster, seconds=profile_seconds, name="operator")
 
         operator_cpu_timeline: list[tuple[float, float]] = []
-        last = {"cpu": _cpu_seconds(operator.process.pid), "time": time.monotonic()}
+        last = {"cpu": progress.process_cpu_seconds(operator.process.pid), "time": time.monotonic()}
 
         def sample_operator_cpu(elapsed: float) -> None:
             assert operator.process is not None
-            cpu_now, time_now = _cpu_seconds(operator.process.pid), time.monotonic()
+            cpu_now, time_now = progress.process_cpu_seconds(operator.process.pid), time.monotonic()
             # Percent of one core: near 100 means the operator itself, bound by one interpreter, is the limit.
             operator_cpu_timeline.append((elapsed, round(100 * (cpu_now - last["cpu"]) / max(time_now - last["time"], 1e-6), 1)))
             last.update(cpu=cpu_now, time=time_now)
@@ -219,9 +208,9 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
             }
         peak_rss, current_rss = _peak_rss_mib(operator.process.pid)
         # Where the two cores went during the whole run (baseline included): what limits each figure.
-        cpu = {process.name: round(_cpu_seconds(process.pid), 1) for process in cluster.processes}
-        cpu["tritonops"] = round(_cpu_seconds(operator.process.pid), 1)
-        cpu["bench"] = round(_cpu_seconds(os.getpid()), 1)
+        cpu = {process.name: round(progress.process_cpu_seconds(process.pid), 1) for process in cluster.processes}
+        cpu["tritonops"] = round(progress.process_cpu_seconds(operator.process.pid), 1)
+        cpu["bench"] = round(progress.process_cpu_seconds(os.getpid()), 1)
         operator.stop()
 
     return {

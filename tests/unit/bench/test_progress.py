@@ -83,3 +83,11 @@ def test_a_failed_poll_is_recorded_and_the_next_one_reads_again(monkeypatch: pyt
     poller.wait()
     assert poller.finished and poller.last("ready") == 5
     assert poller.errors == ["TimeoutError: read timed out"]
+
+
+def test_a_process_cpu_is_read_from_proc_and_grows_with_work():
+    import os
+
+    before = progress.process_cpu_seconds(os.getpid())
+    sum(index * index for index in range(2_000_000))
+    assert progress.process_cpu_seconds(os.getpid()) > before
