@@ -136,7 +136,7 @@ def _capture(kwargs: Mapping[str, Any]) -> None:
 
 @kopf.index(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def tritonops_modeldeployments(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(str(namespace), name): dict(body)}
+    return {(str(namespace), name): observe.model_deployment_body(body)}
 
 
 @kopf.index("apps", "v1", "deployments", labels=MANAGED)

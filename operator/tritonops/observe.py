@@ -23,6 +23,20 @@ def owner_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return (str(metadata.get("namespace")), str(name)) if name else None
 
 
+# What a client-side `kubectl apply` leaves on an object: a second copy of its spec.
+_LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def model_deployment_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A ModelDeployment as its index keeps it: everything but its managedFields and a client-side apply's
+    copy of the spec, which no pass reads and which made up much of the operator's memory at 4000 objects."""
+    metadata = {key: value for key, value in (body.get("metadata") or {}).items() if key != "managedFields"}
+    annotations = metadata.get("annotations")
+    if annotations and _LAST_APPLIED_ANNOTATION in annotations:
+        metadata["annotations"] = {key: value for key, value in annotations.items() if key != _LAST_APPLIED_ANNOTATION}
+    return {**body, "metadata": metadata}
+
+
 def deployment_summary(body: Mapping[str, Any]) -> dict[str, Any]:
     metadata, spec, status = body.get("metadata", {}), body.get("spec", {}), body.get("status") or {}
     return {

@@ -227,3 +227,10 @@ def test_kopf_keeps_no_diff_base_since_no_change_handler_would_read_it(monkeypat
     patch = kopf.Patch()
     storage.store(body=body, patch=patch, essence=storage.build(body=body))
     assert storage.build(body=body) == {} and storage.fetch(body=body) is None and not patch
+
+
+def test_a_model_deployment_is_indexed_without_its_managed_fields() -> None:
+    body = {"metadata": {"name": KEY[1], "namespace": KEY[0], "uid": "u1", "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"replicas": 1}}
+    [(key, indexed)] = asyncio.run(handlers.tritonops_modeldeployments(body=body, namespace=KEY[0], name=KEY[1])).items()
+    assert key == KEY and indexed["metadata"] == {"name": KEY[1], "namespace": KEY[0], "uid": "u1"} and indexed["spec"] == {"replicas": 1}

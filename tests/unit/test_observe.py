@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tritonops.observe import deployment_summary, observations_from, owner_key, pod_summary, unschedulable_summary
+from tritonops.observe import deployment_summary, model_deployment_body, observations_from, owner_key, pod_summary, unschedulable_summary
 
 DEPLOYMENT = {
     "metadata": {
@@ -181,3 +181,29 @@ def test_a_storage_container_that_fails_is_model_storage_unreadable_with_its_mes
 def test_a_storage_container_that_cannot_start_is_model_storage_unreadable() -> None:
     pod = _storage_pod({"state": {"waiting": {"reason": "CreateContainerConfigError", "message": "secret \"s3\" not found"}}})
     assert pod_summary(pod)["failure"]["reason"] == "ModelStorageUnreadable"
+
+
+def test_a_model_deployment_is_kept_without_its_managed_fields_or_a_client_side_copy_of_its_spec() -> None:
+    body = {
+        "apiVersion": "inference.tritonops.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {
+            "name": "resnet", "namespace": "vision", "uid": "u1", "generation": 4, "resourceVersion": "17",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"spec": {}}', "inference.tritonops.dev/promote": "true"},
+            "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {}}}],
+        },
+        "spec": {"replicas": 2},
+        "status": {"phase": "Ready"},
+    }
+    kept = model_deployment_body(body)
+    assert "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["annotations"] == {"inference.tritonops.dev/promote": "true"}, "the operator's own controls stay"
+    assert {key: kept["metadata"][key] for key in ("name", "namespace", "uid", "generation", "resourceVersion")} == {
+        "name": "resnet", "namespace": "vision", "uid": "u1", "generation": 4, "resourceVersion": "17"}
+    assert kept["spec"] == body["spec"] and kept["status"] == body["status"] and kept["kind"] == "ModelDeployment"
+    assert "managedFields" in body["metadata"] and len(body["metadata"]["annotations"]) == 2, "the watch event's body is left as it was"
+
+
+def test_a_model_deployment_without_annotations_or_managed_fields_is_kept_whole() -> None:
+    body = {"metadata": {"name": "resnet", "namespace": "vision"}, "spec": {}}
+    assert model_deployment_body(body) == body
