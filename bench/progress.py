@@ -1,10 +1,9 @@
 """How far a bench-scale phase has got: one poller, the same for the baseline and for the operator.
 
-The poller reads lists as plain JSON from the apiserver's watch cache. The kubernetes client's model
-classes took 0.5 s of CPU to read one list of 1000 Deployments, a quarter of a core at one poll every
-2 s on a 2-core machine: load that only the operator's phase paid, since the baseline polled only
-after its creates. Both phases now poll alike, from their first write, and the poller's own CPU is
-counted with the others'.
+The poller samples counts every POLL_SECONDS; each count is kept by a watch (bench/watched_count.py),
+read as plain JSON: the kubernetes client's model classes took 0.5 s of CPU to read one list of 1000
+Deployments, and a list per poll costs O(n) per poll over an O(n) phase. Both phases count alike,
+from their first write, and the bench's own CPU is counted with the others'.
 """
 
 from __future__ import annotations
@@ -15,36 +14,25 @@ import pathlib
 import resource
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes import client
-
 from tritonops.devcluster.cluster import LocalCluster
-from tritonops.kube import request_json
 
 POLL_SECONDS = 2.0
 Timeline = list[tuple[float, int]]
+Predicate = Callable[[Mapping[str, Any]], bool]
 
 
-def ready_deployments(items: Sequence[Mapping[str, Any]]) -> int:
-    """Deployments with at least one Ready pod."""
-    return sum(1 for item in items if ((item.get("status") or {}).get("readyReplicas") or 0) >= 1)
+def has_ready_pod(deployment: Mapping[str, Any]) -> bool:
+    """A Deployment with at least one Ready pod."""
+    return ((deployment.get("status") or {}).get("readyReplicas") or 0) >= 1
 
 
-def converged(items: Sequence[Mapping[str, Any]]) -> int:
-    """ModelDeployments Ready for their current generation."""
-    return sum(
-        1
-        for item in items
-        if (item.get("status") or {}).get("phase") == "Ready"
-        and item["status"].get("observedGeneration") == item["metadata"].get("generation")
-    )
-
-
-def list_items(api_client: client.ApiClient, path: str) -> list[dict[str, Any]]:
-    # resourceVersion=0 is served from the watch cache, so that polling does not load what it measures.
-    return list(request_json(api_client, "GET", path, query={"resourceVersion": "0"}).get("items") or [])
+def is_converged(model_deployment: Mapping[str, Any]) -> bool:
+    """A ModelDeployment Ready for its current generation."""
+    status = model_deployment.get("status") or {}
+    return status.get("phase") == "Ready" and status.get("observedGeneration") == (model_deployment.get("metadata") or {}).get("generation")
 
 
 def own_cpu_seconds() -> float:

