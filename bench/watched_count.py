@@ -119,6 +119,9 @@ class WatchedCount:
                 with self._lock:
                     resource_version = apply_event(self._matching, json.loads(line), self.predicate) or resource_version
         finally:
+            # Closed, not only released: a watch left early has unread events that the pool's next
+            # request on this connection (the bench's own creates share the pool) would read.
+            response.response.close()
             response.response.release_conn()
         return resource_version
 
