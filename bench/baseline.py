@@ -51,12 +51,12 @@ def _creator(api_client: client.ApiClient, kind: str) -> Callable[[str, Manifest
     return creators[kind]
 
 
-def create_all(api_client: client.ApiClient, *, objects: Sequence[Sequence[Manifest]], namespace: str, concurrency: int) -> int:
-    """Create every object's children, one object per task; returns the number of API writes."""
+def create_all(api_client: client.ApiClient, *, objects: Sequence[Sequence[Manifest]], concurrency: int) -> int:
+    """Create every object's children, each in its own namespace, one object per task; returns the number of API writes."""
 
     def create(children: Sequence[Manifest]) -> int:
         for child in children:
-            _creator(api_client, str(child["kind"]))(namespace, child)
+            _creator(api_client, str(child["kind"]))(str(child["metadata"]["namespace"]), child)
         return len(children)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:

@@ -48,6 +48,11 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cores_between(before: Mapping[str, float], after: Mapping[str, float], *, seconds: float) -> dict[str, float]:
+    """Cores each process used between two readings of its CPU seconds, `seconds` apart (a process new since `before` from 0)."""
+    return {name: round((after[name] - before.get(name, 0.0)) / seconds, 3) for name in after}
+
+
 def cluster_cpu_seconds(cluster: LocalCluster, extra: Mapping[str, int]) -> dict[str, float]:
     """CPU seconds of each of the cluster's processes and of the `extra` ones (name: pid)."""
     pids = {process.name: process.pid for process in cluster.processes} | dict(extra)

@@ -32,8 +32,15 @@ class WatchExpired(Exception):
     """The apiserver no longer has the resourceVersion the watch asked from (410 Gone): list again."""
 
 
+def object_key(item: Mapping[str, Any]) -> str:
+    """namespace/name, or the name alone for a cluster-scoped object: a cluster-wide watch sees one name in many namespaces."""
+    metadata = item.get("metadata") or {}
+    name = str(metadata.get("name", ""))
+    return f"{metadata['namespace']}/{name}" if metadata.get("namespace") else name
+
+
 def apply_event(matching: set[str], event: Mapping[str, Any], predicate: Predicate) -> str | None:
-    """Update `matching` (names that satisfy `predicate`) with one watch event; its resourceVersion."""
+    """Update `matching` (keys of the objects that satisfy `predicate`) with one watch event; its resourceVersion."""
     kind = event.get("type")
     item = event.get("object") or {}
     if kind == "ERROR":
@@ -41,7 +48,7 @@ def apply_event(matching: set[str], event: Mapping[str, Any], predicate: Predica
             raise WatchExpired(str(item.get("message", "")))
         raise RuntimeError(f"watch error: {item.get('message', item)}"[:200])
     metadata = item.get("metadata") or {}
-    name = str(metadata.get("name", ""))
+    name = object_key(item)
     if kind in ("ADDED", "MODIFIED"):
         if predicate(item):
             matching.add(name)
@@ -94,7 +101,7 @@ class WatchedCount:
     def _list(self) -> str:
         # resourceVersion=0 is served from the watch cache, so that the list does not load what it measures.
         answer = request_json(self.api_client, "GET", self.path, query={"resourceVersion": "0"})
-        matching = {str(item["metadata"]["name"]) for item in answer.get("items") or [] if self.predicate(item)}
+        matching = {object_key(item) for item in answer.get("items") or [] if self.predicate(item)}
         with self._lock:
             self._matching = matching
         return str(answer["metadata"]["resourceVersion"])

@@ -94,3 +94,17 @@ def test_a_process_cpu_is_read_from_proc_and_grows_with_work():
     before = progress.process_cpu_seconds(os.getpid())
     sum(index * index for index in range(2_000_000))
     assert progress.process_cpu_seconds(os.getpid()) > before
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "seconds", "cores"),
+    [
+        ({"kube-apiserver": 10.0}, {"kube-apiserver": 40.0}, 30.0, {"kube-apiserver": 1.0}),
+        ({"etcd": 1.0, "kwok": 2.0}, {"etcd": 1.0, "kwok": 2.5}, 10.0, {"etcd": 0.0, "kwok": 0.05}),
+        ({}, {"tritonops": 3.0}, 60.0, {"tritonops": 0.05}),  # started after the first reading
+        ({"gone": 5.0}, {}, 10.0, {}),  # a process that ended is not reported
+    ],
+)
+def test_cores_are_cpu_seconds_per_second_between_two_readings(before: dict[str, float], after: dict[str, float], seconds: float,
+                                                               cores: dict[str, float]) -> None:
+    assert progress.cores_between(before, after, seconds=seconds) == cores

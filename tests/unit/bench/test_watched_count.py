@@ -55,3 +55,18 @@ def test_any_other_watch_error_is_an_error() -> None:
 )
 def test_a_stream_is_read_as_whole_lines(chunks: list[bytes], expected: list[bytes]) -> None:
     assert list(lines(iter(chunks))) == expected
+
+
+def _in_namespace(kind: str, namespace: str, name: str, *, ready: bool) -> dict[str, Any]:
+    event = _event(kind, name, ready=ready)
+    event["object"]["metadata"]["namespace"] = namespace
+    return event
+
+
+def test_a_cluster_wide_watch_counts_the_same_name_in_two_namespaces_apart() -> None:
+    matching: set[str] = set()
+    apply_event(matching, _in_namespace("ADDED", "bench-000", "model", ready=True), _ready)
+    apply_event(matching, _in_namespace("ADDED", "bench-001", "model", ready=True), _ready)
+    assert len(matching) == 2
+    apply_event(matching, _in_namespace("DELETED", "bench-000", "model", ready=True), _ready)
+    assert matching == {"bench-001/model"}
