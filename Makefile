@@ -38,7 +38,7 @@ demo: deps
 	tests/sandbox.sh $(VENV)/bin/python -m tritonops.demo
 
 bench-scale: deps
-	tests/sandbox.sh $(VENV)/bin/python -m bench.scale
+	tests/sandbox.sh $(VENV)/bin/python -m bench.scale $(ARGS)
 
 # What each kind of write the operator makes for a new object costs kube-apiserver and etcd (quiet cluster).
 bench-write-costs: deps
