@@ -226,9 +226,9 @@ def run_size(*, count: int, per_namespace: int, resync_seconds: float, timeout_s
         idle_figures: dict[str, Any] = {}
         settled_seconds = resync_seconds * 2 + 5 if idle else SETTLED_SECONDS
         cpu_before_settled = progress.cluster_cpu_seconds(cluster, operator_pid)
+        reconciles_before_idle = operator.metric("tritonops_reconcile_total")
+        time.sleep(settled_seconds)
         if idle:
-            reconciles_before_idle = operator.metric("tritonops_reconcile_total")
-            time.sleep(settled_seconds)
             idle_figures = {
                 "idle_window_seconds": settled_seconds,
                 "idle_reconciles": operator.metric("tritonops_reconcile_total") - reconciles_before_idle,
@@ -236,8 +236,6 @@ def run_size(*, count: int, per_namespace: int, resync_seconds: float, timeout_s
                 "idle_operator_writes": operator.metric("tritonops_api_writes_total") - operator_writes_after_converge,
                 "target_idle_writes": 0,
             }
-        else:
-            time.sleep(settled_seconds)
         settled_cores = progress.cores_between(cpu_before_settled, progress.cluster_cpu_seconds(cluster, operator_pid), seconds=settled_seconds)
         peak_rss, current_rss = _peak_rss_mib(operator.process.pid)
         # Where the two cores went during the whole run (baseline included): what limits each figure.

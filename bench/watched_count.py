@@ -48,14 +48,14 @@ def apply_event(matching: set[str], event: Mapping[str, Any], predicate: Predica
             raise WatchExpired(str(item.get("message", "")))
         raise RuntimeError(f"watch error: {item.get('message', item)}"[:200])
     metadata = item.get("metadata") or {}
-    name = object_key(item)
+    key = object_key(item)
     if kind in ("ADDED", "MODIFIED"):
         if predicate(item):
-            matching.add(name)
+            matching.add(key)
         else:
-            matching.discard(name)
+            matching.discard(key)
     elif kind == "DELETED":
-        matching.discard(name)
+        matching.discard(key)
     resource_version = metadata.get("resourceVersion")
     return str(resource_version) if resource_version else None
 
