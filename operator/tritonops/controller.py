@@ -21,6 +21,7 @@ from urllib3.exceptions import HTTPError
 
 from tritonops import constants, drift, metrics, observe
 from tritonops.analyzer import Analyzer
+from tritonops.control_plane import ControlPlaneProbe
 from tritonops.desired.revision import Revision
 from tritonops.desired.service_monitor import SERVICE_MONITOR_API_VERSION, wants_service_monitor
 from tritonops.engine import capacity, failures, reconcile, rollout
@@ -116,9 +117,10 @@ class _Identity:
 class Controller:
     def __init__(
         self, writer: KubernetesWriter, *, analyzer: Analyzer | None = None, clock: Callable[[], datetime.datetime] = _utcnow,
-        storage_image: str = constants.DEFAULT_STORAGE_IMAGE,
+        storage_image: str = constants.DEFAULT_STORAGE_IMAGE, control_plane: ControlPlaneProbe | None = None,
     ) -> None:
         self.writer = writer
+        self.control_plane = control_plane
         self.storage_image = storage_image
         self.analyzer = analyzer or Analyzer()
         self.clock = clock
@@ -331,6 +333,8 @@ class Controller:
             observations = dataclasses.replace(observations, room=room)
         if wants_service_monitor(resource):
             observations = dataclasses.replace(observations, service_monitor_supported=self._serves_service_monitor())
+        if self.control_plane is not None:
+            observations = dataclasses.replace(observations, control_plane_back_at=self.control_plane.progress_restart())
         stable_status, canary_status = resource.status.get("stableRevision"), resource.status.get("canaryRevision")
         if stable_status and canary_status and canary_status.get("hash") == desired.hash and resource.status.get("phase") == "Canary":
             stable = Revision.from_status(stable_status)

@@ -117,6 +117,16 @@ def request_json(
     return json.loads(response.data) if response.data else {}
 
 
+def answers_ready(api_client: client.ApiClient, *, timeout: float) -> None:
+    """Returns when the API server's /readyz answers ok (its checks include etcd); raises otherwise."""
+    serialized = api_client.param_serialize(method="GET", resource_path="/readyz", header_params={"Accept": "text/plain"},
+                                            auth_settings=["BearerToken"])
+    response = api_client.call_api(*serialized, _request_timeout=timeout)
+    response.read()
+    if response.status != 200:
+        raise ApiException(http_resp=response)
+
+
 # Pages of a list request, and how many pages at most (500 x 400: 200,000 pods).
 LIST_PAGE_SIZE = 500
 LIST_PAGE_LIMIT = 400

@@ -19,6 +19,9 @@ rollout_phase = Gauge("tritonops_rollout_phase", "1 for the current phase of eac
 canary_weight = Gauge("tritonops_canary_weight", "Percentage of traffic on the canary revision.", ["namespace", "name"])
 rollbacks_total = Counter("tritonops_rollbacks_total", "Rollbacks, by reason.", ["reason"])
 promotions_total = Counter("tritonops_promotions_total", "Promotions of a new revision to stable.")
+control_plane_probe_failures_total = Counter(
+    "tritonops_control_plane_probe_failures_total", "Probes of the API server's /readyz that failed or found it not ready."
+)
 analysis_value = Gauge(
     "tritonops_analysis_value", "Last measured value of each analysis check.", ["namespace", "name", "check", "revision"]
 )

@@ -15,9 +15,10 @@ import prometheus_client
 
 from tritonops import constants, handlers
 from tritonops.analyzer import Analyzer
+from tritonops.control_plane import PROBE_TIMEOUT_SECONDS, ControlPlaneProbe
 from tritonops.handlers import WORKER_THREADS
 from tritonops.controller import Controller
-from tritonops.kube import KubernetesWriter
+from tritonops.kube import KubernetesWriter, answers_ready
 from tritonops.leader import ApiLeaseStore, LeaderElection, Timings
 
 # How long a graceful stop waits for reconciles in flight before it gives up releasing the Lease; well
@@ -91,8 +92,14 @@ def run(options: RunOptions) -> None:
     configure_logging(log_format=options.log_format, level=options.log_level)
     client = api_client(options.kubeconfig)
     handlers.runtime.api_configuration = client.configuration  # type: ignore[attr-defined]
+    # An outage of the API server restarts the canaries' progress clocks (see tritonops.control_plane). The
+    # probe has a client of its own: the workers' connection pool is sized to them.
+    probe_client = api_client(options.kubeconfig)
+    control_plane = ControlPlaneProbe(lambda: answers_ready(probe_client, timeout=PROBE_TIMEOUT_SECONDS))  # type: ignore[arg-type]
+    control_plane.start()
     handlers.runtime.controller = Controller(
-        KubernetesWriter(client), analyzer=Analyzer(scrape_networks=options.scrape_networks), storage_image=options.storage_image  # type: ignore[arg-type]
+        KubernetesWriter(client), analyzer=Analyzer(scrape_networks=options.scrape_networks), storage_image=options.storage_image,  # type: ignore[arg-type]
+        control_plane=control_plane,
     )
     handlers.runtime.resync_seconds = options.resync_seconds
     if options.leader_election:
@@ -116,6 +123,7 @@ def run(options: RunOptions) -> None:
     finally:
         if election is not None:
             _step_down(election)
+        control_plane.stop()
 
 
 def _step_down(election: LeaderElection) -> None:

@@ -7,6 +7,7 @@ long the outage lasted, how long the operator took after it) is printed as FIGUR
 
 from __future__ import annotations
 
+import datetime
 import os
 import pathlib
 import random
@@ -30,6 +31,7 @@ from tritonops.devcluster.processes import wait_until
 pytestmark = pytest.mark.usefixtures("operator")
 
 OUTAGE_SECONDS = 15
+SHORT_DEADLINE_SECONDS = 45
 STOPPED_SECONDS = 12
 # The events of one undisturbed rollout of two steps, each exactly once.
 ROLLOUT_EVENTS = ("RolloutStarted", "StepAdvanced", "Promoting", "Promoted")
@@ -117,6 +119,38 @@ def test_a_control_plane_outage_mid_canary_is_survived(
     assert operator.process is not None and operator.process.running(), "the operator survived the outage"
     stable = _assert_promoted_once(kube_client, namespace, final, before=before)
     _figure(f"{component}: next spec change reconciled in {_next_change_is_reconciled(kube_client, namespace, stable=stable):.1f} s")
+
+
+def test_an_apiserver_outage_does_not_count_towards_the_progress_deadline(
+    kube_client: client.ApiClient, namespace: str, model_repository: pathlib.Path, cluster: LocalCluster,
+) -> None:
+    """Regression: a deadline that passed during an outage rolled the canary back in the first pass after it,
+    though no pod could report Ready meanwhile (the test above failed so in a CI run). The clock restarts
+    when the API server answers again: a canary that never turns Ready goes a full deadline after that."""
+    write_versions(model_repository, Faults(hang_load=True))
+    # The startup probe must not end the hung canary first: that would be a crash, not a missed deadline.
+    deploy(kube_client, namespace, model_repository, rollout={"progressDeadlineSeconds": SHORT_DEADLINE_SECONDS},
+           server={"startupTimeoutSeconds": 600})
+    _start_rollout(kube_client, namespace)
+    cluster.stop_apiserver()
+    try:
+        time.sleep(SHORT_DEADLINE_SECONDS + 5)  # the deadline passes during the outage
+    finally:
+        # The API server cannot answer before its restart begins; the first pass after it comes some 10 s
+        # after it is ready, which is well inside the deadline.
+        restarted = datetime.datetime.now(datetime.timezone.utc)
+        cluster.start_apiserver()
+    final = wait_settled(kube_client, namespace, timeout=SHORT_DEADLINE_SECONDS + 150)
+    status = final["status"]
+    assert status["phase"] == "RolledBack", status.get("message")
+    rolled_back = status["history"][-1]
+    assert (rolled_back["outcome"], rolled_back["version"]) == ("RolledBack", "2"), rolled_back
+    assert "0/1 canary pods Ready, no progress for" in status["failedRevision"]["message"], status["failedRevision"]
+    after_restart = (datetime.datetime.fromisoformat(rolled_back["at"].replace("Z", "+00:00")) - restarted).total_seconds()
+    _figure(f"apiserver down {SHORT_DEADLINE_SECONDS + 5} s past a {SHORT_DEADLINE_SECONDS} s progress deadline; "
+            f"rolled back {after_restart:.1f} s after its restart began")
+    assert after_restart >= SHORT_DEADLINE_SECONDS, (
+        f"rolled back {after_restart:.1f} s after the API server's restart began, before a full {SHORT_DEADLINE_SECONDS} s deadline")
 
 
 def test_an_operator_killed_at_random_moments_of_one_rollout_gives_the_undisturbed_outcome(

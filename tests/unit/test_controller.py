@@ -778,3 +778,29 @@ def test_an_operator_killed_right_after_writing_a_failure_has_still_posted_its_e
     Controller(DyingApiWriter(api), clock=lambda: NOW).reconcile(_body(resource_version=str(api.version), status=dict(api.status)), ChildState())  # type: ignore[arg-type]
     assert api.status["phase"] == "Failed"
     assert [event["reason"] for event in api.events.values()] == ["InvalidSpec"]
+
+
+def test_a_pass_observes_when_the_api_server_came_back_from_an_outage() -> None:
+    from tritonops.control_plane import MINIMUM_OUTAGE_SECONDS, ControlPlaneProbe
+
+    answers = [False]
+
+    def ask() -> None:
+        if not answers[-1]:
+            raise ConnectionRefusedError("refused")
+
+    moments = iter([NOW, NOW + datetime.timedelta(seconds=MINIMUM_OUTAGE_SECONDS)])
+    moment = [NOW]
+
+    def clock() -> datetime.datetime:
+        moment[0] = next(moments, moment[0])
+        return moment[0]
+
+    probe = ControlPlaneProbe(ask, wall_clock=clock)
+    probe.probe()
+    answers.append(True)
+    controller = Controller(RecordingWriter(), clock=lambda: NOW, control_plane=probe)  # type: ignore[arg-type]
+    resource = model_deployment(status={"phase": "Ready"})
+    observed = controller._observe(resource, ChildState(), now=NOW)
+    assert observed.control_plane_back_at == NOW + datetime.timedelta(seconds=MINIMUM_OUTAGE_SECONDS)
+    assert Controller(RecordingWriter(), clock=lambda: NOW)._observe(resource, ChildState(), now=NOW).control_plane_back_at is None  # type: ignore[arg-type]

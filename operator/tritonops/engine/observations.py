@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping, Sequence
 
 from tritonops.engine.analysis import Verdict
@@ -86,3 +87,6 @@ class Observations:
     routing_children: Sequence[tuple[str, str]] = ()
     # Whether the cluster serves prometheus-operator's ServiceMonitor; None when nobody asked.
     service_monitor_supported: bool | None = None
+    # When the API server last answered again after an outage that this process saw, or now while one
+    # lasts (None: none seen): meanwhile no pod could report progress, so the progress clock restarts there.
+    control_plane_back_at: datetime.datetime | None = None

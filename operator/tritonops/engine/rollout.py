@@ -372,9 +372,10 @@ def _forward(
                     complete=complete, waiting=waiting)
 
 
-def _progressed(state: _State, moved: _Forward, *, now: datetime.datetime, paused: bool) -> _State:
-    """Move the progress clock: a canary pod turning Ready, readiness lost after a complete stage, or a
-    resume restarts it; time spent paused never counts."""
+def _progressed(state: _State, moved: _Forward, *, now: datetime.datetime, paused: bool, back_at: datetime.datetime | None) -> _State:
+    """Move the progress clock: a canary pod turning Ready, readiness lost after a complete stage, a
+    resume, or the API server answering again after an outage (`back_at`) restarts it; time spent paused
+    never counts, nor does an outage, when no pod could report Ready and no controller could make one."""
     stamp = _whole_seconds(now)
     if paused:
         return dataclasses.replace(state, paused_at=state.paused_at or stamp, progress_at=state.progress_at or stamp,
@@ -385,7 +386,9 @@ def _progressed(state: _State, moved: _Forward, *, now: datetime.datetime, pause
         return dataclasses.replace(state, progress_at=stamp, progress_ready_pods=moved.canary_ready)
     if moved.canary_ready < state.progress_ready_pods:
         was_complete = state.progress_ready_pods >= moved.target
-        return dataclasses.replace(state, progress_at=stamp if was_complete else state.progress_at, progress_ready_pods=moved.canary_ready)
+        state = dataclasses.replace(state, progress_at=stamp if was_complete else state.progress_at, progress_ready_pods=moved.canary_ready)
+    if back_at is not None and state.progress_at is not None and _whole_seconds(back_at) > state.progress_at:
+        return dataclasses.replace(state, progress_at=min(_whole_seconds(back_at), stamp))
     return state
 
 
@@ -452,7 +455,8 @@ def _promote(
         state = dataclasses.replace(state, promoting=True, promotion_reason=why, progress_at=_whole_seconds(now),
                                     progress_ready_pods=_ready_pods(observations.deployments.get(desired.hash)), paused_at=None)
     moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=100)
-    state = dataclasses.replace(_progressed(state, moved, now=now, paused=False), capacity_mode=moved.mode if spec.server.gpu.count else None)
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=False, back_at=observations.control_plane_back_at),
+                                capacity_mode=moved.mode if spec.server.gpu.count else None)
     if moved.complete:
         events.append(Event("Normal", "Promoted", f"{_describe(desired)} is stable, replacing {_describe(stable)}: {state.promotion_reason}",
                             key=transition_key(resource.status, desired)))
@@ -549,7 +553,7 @@ def _canary_step(
     step = min(state.step, len(spec.rollout.steps) - 1)
     weight = spec.rollout.steps[step]
     moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=weight)
-    state = dataclasses.replace(_progressed(state, moved, now=now, paused=spec.rollout.paused),
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=spec.rollout.paused, back_at=observations.control_plane_back_at),
                                 capacity_mode=moved.mode if spec.server.gpu.count else None)
     if moved.waiting is not None and not spec.rollout.paused:
         # The step's clock starts only once its pods serve.
@@ -640,7 +644,7 @@ def _golden_gate(
     canary; an inconclusive probe is tried again every interval and counts toward inconclusiveLimit."""
     weight = spec.rollout.steps[0]
     moved = _forward(spec, state, observations, desired=desired, stable=stable, weight=weight, canary_serves=False)
-    state = dataclasses.replace(_progressed(state, moved, now=now, paused=spec.rollout.paused),
+    state = dataclasses.replace(_progressed(state, moved, now=now, paused=spec.rollout.paused, back_at=observations.control_plane_back_at),
                                 capacity_mode=moved.mode if spec.server.gpu.count else None)
 
     def held_back(outcome: Outcome) -> Outcome:

@@ -723,3 +723,31 @@ def test_a_rollback_after_the_gate_passed_is_as_before() -> None:
 def test_without_golden_there_is_no_gate() -> None:
     result = run(dict(started().status), 1, canary=1, stable=4)
     assert constants.LABEL_REVISION not in service_selector(result) and result.status["canaryWeight"] == 20
+
+
+def test_the_progress_clock_restarts_when_the_control_plane_comes_back_from_an_outage() -> None:
+    """Regression: an apiserver outage mid-canary rolled back a canary whose pod could not report Ready meanwhile."""
+    status = dict(started().status)
+    back = at(110)  # the API server was unreachable until then: no pod could report progress
+    resumed = run(status, 125, canary=1, canary_ready=0, stable=4, control_plane_back_at=back)
+    assert resumed.rollback_reason is None and resumed.status["progressAt"] == "2026-11-22T12:01:50Z"
+    assert resumed.requeue_after == pytest.approx(105 + DEADLINE_MARGIN_SECONDS)
+    assert run(dict(resumed.status), 229, canary=1, canary_ready=0, stable=4, control_plane_back_at=back).rollback_reason is None
+    late = run(dict(resumed.status), 230 + DEADLINE_MARGIN_SECONDS, canary=1, canary_ready=0, stable=4, control_plane_back_at=back)
+    assert late.rollback_reason == "ProgressDeadlineExceeded"
+
+
+def test_an_outage_over_before_the_last_progress_leaves_the_progress_clock_alone() -> None:
+    status = dict(started().status)
+    assert run(status, 121, canary=1, canary_ready=0, stable=4, control_plane_back_at=at(-30)).rollback_reason == "ProgressDeadlineExceeded"
+    unchanged = run(status, 60, canary=1, canary_ready=0, stable=4, control_plane_back_at=at(-30))
+    assert unchanged.status["progressAt"] == "2026-11-22T12:00:00Z"
+
+
+def test_a_rollout_waiting_for_gpus_gets_its_full_deadline_after_an_outage() -> None:
+    body = spec(rollout=SURGE, server=GPU)
+    waiting = dict(run(stable_status(), 0, spec_body=body, room=FULL).status)
+    held = run(waiting, 121, spec_body=body, room=FULL, control_plane_back_at=at(100))
+    assert held.rollback_reason is None and held.status["phase"] == "WaitingForCapacity"
+    assert "rolls back if nothing moves by 2026-11-22T12:03:40Z" in held.status["message"]
+    assert run(dict(held.status), 221, spec_body=body, room=FULL, control_plane_back_at=at(100)).rollback_reason == "ProgressDeadlineExceeded"
